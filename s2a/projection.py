@@ -1,0 +1,431 @@
+"""Manifold projection: k-NN over the latent bank, then locally linear reconstruction.
+
+A user's sketch latent ``z`` is replaced by the closest point on the local patch of the
+manifold of training latents: find its k nearest bank latents, solve for the affine
+weights (summing to 1) that best reconstruct ``z`` from them, as in locally linear
+embedding, and blend the reconstruction back with ``z`` by the ``refine`` slider.
+
+On disk a bank is a folder with three files, none of them a pickle:
+
+- ``bank_latents.safetensors``: tensor ``"latents"``, (N, d) float16;
+- ``bank.faiss``: the FAISS index (``faiss.write_index``, FAISS's own binary format);
+- ``bank.json``: ``{"N", "d", "index_type", "reg"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+# Largest bank searched with an exact flat index under index_type="auto"; above it HNSW.
+# A placeholder: a later benchmark issue picks it from measurements.
+FLAT_MAX = 200_000
+
+# HNSW graph degree and search breadth, fixed at construction (and re-applied on load).
+# efSearch=64 keeps recall@10 high at a fraction of a flat scan's cost.
+HNSW_M = 32
+HNSW_EF_SEARCH = 64
+
+# IVF lists probed per query.
+IVF_NPROBE = 16
+# FAISS's k-means wants about this many training points per centroid; fewer gives
+# degenerate lists, so small banks get fewer lists than the 4*sqrt(N) rule.
+_IVF_MIN_POINTS_PER_LIST = 39
+# k-means sees at most this many points per centroid (FAISS's own default cap).
+_IVF_MAX_POINTS_PER_LIST = 256
+
+DEFAULT_REG = 1e-3
+# Added to the Gram matrix's diagonal on top of the relative term, so a zero Gram
+# matrix (all neighbours equal to z) still solves, giving uniform weights.
+_GRAM_EPS = 1e-12
+
+INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
+LATENTS_FILE = "bank_latents.safetensors"
+INDEX_FILE = "bank.faiss"
+META_FILE = "bank.json"
+
+_FP16_MAX = float(np.finfo(np.float16).max)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Result of projecting one latent onto the bank's local manifold patch.
+
+    Attributes:
+        latent: (d,) float32, ``sum_i weights[i] * bank[indices[i]]``.
+        indices: (k,) int64, bank rows of the k nearest neighbours, nearest first.
+        weights: (k,) float32, affine reconstruction weights; they sum to 1.
+    """
+
+    latent: np.ndarray
+    indices: np.ndarray
+    weights: np.ndarray
+
+
+def lle_weights(z: np.ndarray, neighbors: np.ndarray, reg: float = DEFAULT_REG) -> np.ndarray:
+    """Affine weights that best reconstruct ``z`` from ``neighbors``.
+
+    Solves ``min_w ||z - sum_i w_i n_i||^2`` subject to ``sum_i w_i = 1`` in the closed
+    form of locally linear embedding: with ``G = (N - z)(N - z)^T`` regularised as
+    ``G + (reg * trace(G) / k + eps) * I``, solve ``G w = 1`` and normalise ``w`` to sum 1.
+    The regulariser keeps the solve well posed when k > d or neighbours are collinear;
+    ``reg=0`` gives the exact least-squares solution where it is unique.
+
+    Args:
+        z: (d,) query latent.
+        neighbors: (k, d) neighbour latents, k >= 1.
+        reg: relative ridge on the Gram matrix, finite and >= 0.
+
+    Returns:
+        (k,) float32 weights summing to 1.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    neighbors = np.asarray(neighbors, dtype=np.float64)
+    if z.ndim != 1:
+        raise ValueError(f"z must be a 1-D latent of shape (d,), got shape {z.shape}.")
+    if neighbors.ndim != 2 or neighbors.shape[0] < 1 or neighbors.shape[1] != z.shape[0]:
+        raise ValueError(
+            f"neighbors must have shape (k, {z.shape[0]}) with k >= 1, got {neighbors.shape}."
+        )
+    if not (math.isfinite(reg) and reg >= 0):
+        raise ValueError(f"reg must be a finite number >= 0, got {reg}.")
+    if not (np.isfinite(z).all() and np.isfinite(neighbors).all()):
+        raise ValueError("z and neighbors must be finite (no NaN or inf).")
+
+    k = neighbors.shape[0]
+    diff = neighbors - z  # (k, d)
+    gram = diff @ diff.T  # (k, k)
+    gram[np.diag_indices(k)] += reg * np.trace(gram) / k + _GRAM_EPS
+    # Symmetric positive definite after the ridge, so a plain solve is stable.
+    w = np.linalg.solve(gram, np.ones(k))  # (k,)
+    w /= w.sum()
+    return w.astype(np.float32)
+
+
+def refine_latent(z: np.ndarray, projected: np.ndarray, refine: float) -> np.ndarray:
+    """Blend the user's latent with its projection: ``refine * projected + (1 - refine) * z``.
+
+    Args:
+        z: (d,) the user's own latent.
+        projected: (d,) its projection onto the bank's manifold.
+        refine: in [0, 1]; 0 returns ``z`` unchanged, 1 returns ``projected``.
+
+    Returns:
+        (d,) float32 blended latent.
+    """
+    if not 0.0 <= refine <= 1.0:  # also rejects NaN
+        raise ValueError(f"refine must be between 0 and 1, got {refine}.")
+    z = np.asarray(z, dtype=np.float32)
+    projected = np.asarray(projected, dtype=np.float32)
+    if z.shape != projected.shape:
+        raise ValueError(
+            f"z and projected must have the same shape, got {z.shape} and {projected.shape}."
+        )
+    # The endpoints are returned as copies, not computed, so they are exact even when
+    # the other operand holds huge values.
+    if refine == 0.0:
+        return z.copy()
+    if refine == 1.0:
+        return projected.copy()
+    return (refine * projected + (1.0 - refine) * z).astype(np.float32)
+
+
+class LatentBank:
+    """The training latents (N, d) and a FAISS L2 index over them.
+
+    Latents are held in memory as float32 but already rounded to float16, the precision
+    they are stored in on disk: a bank then searches and projects identically before
+    and after a save/load round trip, instead of shifting by fp16 rounding on reload.
+
+    ``index_type``:
+
+    - ``"flat"``: exact ``IndexFlatL2``;
+    - ``"hnsw"``: ``IndexHNSWFlat`` with M=32, efSearch=64 (approximate);
+    - ``"ivf"``: ``IndexIVFFlat`` with about 4*sqrt(N) lists (fewer for small banks, so
+      each list's k-means has enough points), trained on a seeded sample, nprobe=16;
+    - ``"auto"``: flat for N <= ``FLAT_MAX``, else hnsw.
+
+    Args:
+        latents: (N, d) finite latents, N >= 1, within float16 range.
+        index_type: one of ``INDEX_TYPES``.
+        reg: default Gram-matrix ridge for :meth:`project`, saved with the bank.
+        index: a prebuilt FAISS index over exactly these latents (used by :meth:`load`);
+            built from ``latents`` when None.
+    """
+
+    def __init__(
+        self,
+        latents: np.ndarray,
+        index_type: str = "auto",
+        *,
+        reg: float = DEFAULT_REG,
+        index: faiss.Index | None = None,
+    ) -> None:
+        latents = np.asarray(latents)
+        if latents.ndim != 2:
+            raise ValueError(f"latents must be a 2-D array (N, d), got shape {latents.shape}.")
+        if latents.shape[0] < 1 or latents.shape[1] < 1:
+            raise ValueError(
+                f"latents must have N >= 1 rows and d >= 1 columns, got {latents.shape}."
+            )
+        if not np.issubdtype(latents.dtype, np.number) or np.iscomplexobj(latents):
+            raise ValueError(f"latents must be real numbers, got dtype {latents.dtype}.")
+        if not np.isfinite(latents).all():
+            raise ValueError("latents must be finite (no NaN or inf).")
+        if np.abs(latents).max() > _FP16_MAX:
+            # Would become inf when rounded to the fp16 storage precision.
+            raise ValueError(f"latents must lie within float16 range (|x| <= {_FP16_MAX:g}).")
+        if index_type not in INDEX_TYPES:
+            raise ValueError(f"index_type must be one of {INDEX_TYPES}, got {index_type!r}.")
+        if not (math.isfinite(reg) and reg >= 0):
+            raise ValueError(f"reg must be a finite number >= 0, got {reg}.")
+
+        # Round to fp16 now so in-memory and reloaded banks agree (see class docstring).
+        self._latents = np.ascontiguousarray(latents.astype(np.float16).astype(np.float32))
+        self._latents.setflags(write=False)  # the index mirrors it; edits would desync them
+        n = self._latents.shape[0]
+        if index is None:
+            if index_type == "auto":
+                index_type = "flat" if n <= FLAT_MAX else "hnsw"
+            index = _build_index(self._latents, index_type)
+        else:
+            _check_index(index, n, self.dim, "the given index")
+            actual = _index_type_of(index, "the given index")
+            if index_type not in ("auto", actual):
+                raise ValueError(f"index_type is {index_type!r} but the given index is {actual!r}.")
+            index_type = actual
+            _apply_search_params(index)
+        self.index_type = index_type
+        self.reg = float(reg)
+        self._index = index
+
+    def __len__(self) -> int:
+        return self._latents.shape[0]
+
+    def __repr__(self) -> str:
+        return f"LatentBank(N={len(self)}, d={self.dim}, index_type={self.index_type!r})"
+
+    @property
+    def dim(self) -> int:
+        """Latent dimension d."""
+        return self._latents.shape[1]
+
+    @property
+    def latents(self) -> np.ndarray:
+        """(N, d) float32 bank latents (fp16-rounded values), read-only."""
+        return self._latents
+
+    @property
+    def index(self) -> faiss.Index:
+        """The FAISS index over :attr:`latents`."""
+        return self._index
+
+    def search(self, z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest bank latents of ``z`` under L2 distance.
+
+        ``k`` is clamped to N, so asking a small bank for more neighbours than it has
+        returns all of them. With an approximate index (hnsw, ivf) a query may find
+        fewer than k candidates; missing slots hold index -1 and distance inf
+        (FAISS's convention).
+
+        Args:
+            z: (d,) one latent or (B, d) a batch.
+            k: number of neighbours, >= 1.
+
+        Returns:
+            ``(distances, indices)``: squared L2 distances (float32) and bank rows
+            (int64), nearest first, shaped (k,) for a (d,) query and (B, k) for (B, d).
+        """
+        queries, single = self._as_queries(z)  # (B, d)
+        k = self._clamp_k(k)
+        if queries.shape[0] == 0:
+            return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
+        distances, indices = self._index.search(queries, k)  # (B, k), (B, k)
+        distances = distances.astype(np.float32, copy=False)
+        indices = indices.astype(np.int64, copy=False)
+        if single:
+            return distances[0], indices[0]
+        return distances, indices
+
+    def project(self, z: np.ndarray, k: int = 10, reg: float | None = None) -> Projection:
+        """Project ``z`` onto the local patch of the bank spanned by its k nearest neighbours.
+
+        Args:
+            z: (d,) query latent.
+            k: neighbours to reconstruct from, >= 1; clamped to N.
+            reg: Gram-matrix ridge for :func:`lle_weights`; None uses the bank's ``reg``
+                (1e-3 unless set otherwise).
+
+        Returns:
+            A :class:`Projection` with the reconstructed latent, neighbour rows and weights.
+        """
+        queries, single = self._as_queries(z)
+        if not single:
+            raise ValueError(f"project takes one latent of shape ({self.dim},), got {np.shape(z)}.")
+        z = queries[0]  # (d,)
+        _, indices = self.search(z, k)  # (k,)
+        if (indices < 0).any():
+            # The approximate index came up short; an exact scan is cheap for one query.
+            indices = _exact_search(self._latents, z, self._clamp_k(k))
+        neighbors = self._latents[indices]  # (k, d)
+        weights = lle_weights(z, neighbors, self.reg if reg is None else reg)  # (k,)
+        latent = (weights.astype(np.float64) @ neighbors).astype(np.float32)  # (d,)
+        return Projection(latent=latent, indices=indices, weights=weights)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the bank to ``folder`` (created if needed) as three files.
+
+        ``bank_latents.safetensors`` (tensor "latents", fp16), ``bank.faiss`` (FAISS's own
+        binary format, not a pickle) and ``bank.json`` (N, d, index_type, reg).
+
+        Returns:
+            The folder path.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        # Exact: the in-memory latents are already fp16-rounded.
+        save_file({"latents": self._latents.astype(np.float16)}, str(folder / LATENTS_FILE))
+        faiss.write_index(self._index, str(folder / INDEX_FILE))
+        meta = {"N": len(self), "d": self.dim, "index_type": self.index_type, "reg": self.reg}
+        (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> LatentBank:
+        """Read a bank written by :meth:`save`.
+
+        The latents are required. ``bank.json``, if present, must agree with them; when it
+        is missing the index type is taken from ``bank.faiss`` (or "auto") and reg is the
+        default. When ``bank.faiss`` is missing the index is rebuilt from the latents.
+
+        Raises:
+            FileNotFoundError: no latents file in ``folder``.
+            ValueError: the files disagree on N or d, or hold bad values.
+        """
+        folder = Path(folder)
+        latents_path = folder / LATENTS_FILE
+        if not latents_path.is_file():
+            raise FileNotFoundError(f"No latent bank at {folder}: {LATENTS_FILE} is missing.")
+        tensors = load_file(str(latents_path))
+        if "latents" not in tensors:
+            raise ValueError(f"{latents_path} has no tensor named 'latents'.")
+        latents = tensors["latents"].astype(np.float32)  # (N, d)
+        if latents.ndim != 2:
+            raise ValueError(f"{latents_path}: 'latents' must be 2-D, got shape {latents.shape}.")
+        n, d = latents.shape
+
+        index_type, reg = None, DEFAULT_REG
+        meta_path = folder / META_FILE
+        if meta_path.is_file():
+            meta = json.loads(meta_path.read_text())
+            if meta.get("N") != n or meta.get("d") != d:
+                raise ValueError(
+                    f"{meta_path} says N={meta.get('N')}, d={meta.get('d')} but "
+                    f"{LATENTS_FILE} holds N={n}, d={d}."
+                )
+            index_type = meta.get("index_type")
+            reg = meta.get("reg", DEFAULT_REG)
+
+        index = None
+        index_path = folder / INDEX_FILE
+        if index_path.is_file():
+            index = faiss.read_index(str(index_path))
+            _check_index(index, n, d, str(index_path))
+            actual = _index_type_of(index, str(index_path))
+            if index_type not in (None, "auto", actual):
+                raise ValueError(
+                    f"{index_path} is a {actual!r} index but {META_FILE} says {index_type!r}."
+                )
+        return cls(latents, index_type or "auto", reg=reg, index=index)
+
+    def _as_queries(self, z: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Validate ``z`` as (d,) or (B, d); return it as contiguous float32 (B, d)."""
+        z = np.asarray(z)
+        if z.ndim not in (1, 2):
+            raise ValueError(f"z must have shape (d,) or (B, d), got {z.shape}.")
+        if z.shape[-1] != self.dim:
+            raise ValueError(
+                f"z has dimension {z.shape[-1]} but the bank's latents have dimension {self.dim}."
+            )
+        if not np.issubdtype(z.dtype, np.number) or np.iscomplexobj(z):
+            raise ValueError(f"z must hold real numbers, got dtype {z.dtype}.")
+        if not np.isfinite(z).all():
+            raise ValueError("z must be finite (no NaN or inf).")
+        single = z.ndim == 1
+        return np.ascontiguousarray(z.reshape(-1, self.dim), dtype=np.float32), single
+
+    def _clamp_k(self, k: int) -> int:
+        if isinstance(k, bool) or not isinstance(k, int | np.integer):
+            raise ValueError(f"k must be an integer, got {k!r}.")
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}.")
+        return min(int(k), len(self))
+
+
+def _build_index(latents: np.ndarray, index_type: str) -> faiss.Index:
+    """Build and fill a FAISS L2 index of ``index_type`` over (N, d) float32 ``latents``."""
+    n, d = latents.shape
+    if index_type == "flat":
+        index = faiss.IndexFlatL2(d)
+    elif index_type == "hnsw":
+        index = faiss.IndexHNSWFlat(d, HNSW_M)
+    elif index_type == "ivf":
+        nlist = _ivf_nlist(n)
+        quantizer = faiss.IndexFlatL2(d)
+        index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_L2)
+        # Seeded sample so the same latents always give the same lists.
+        sample_size = min(n, _IVF_MAX_POINTS_PER_LIST * nlist)
+        rows = np.sort(np.random.default_rng(0).choice(n, size=sample_size, replace=False))
+        index.train(np.ascontiguousarray(latents[rows]))  # (sample_size, d)
+    else:
+        raise ValueError(f"index_type must be one of 'flat', 'hnsw', 'ivf', got {index_type!r}.")
+    _apply_search_params(index)
+    index.add(latents)
+    return index
+
+
+def _ivf_nlist(n: int) -> int:
+    """About 4*sqrt(N) lists, capped so each has enough points to train k-means."""
+    return max(1, min(round(4 * math.sqrt(n)), n // _IVF_MIN_POINTS_PER_LIST))
+
+
+def _apply_search_params(index: faiss.Index) -> None:
+    """Set the search-time knobs (efSearch, nprobe) that this module documents."""
+    if isinstance(index, faiss.IndexHNSW):
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    elif isinstance(index, faiss.IndexIVF):
+        index.nprobe = min(IVF_NPROBE, index.nlist)
+
+
+def _index_type_of(index: faiss.Index, where: str) -> str:
+    """This module's name for an index's type; ValueError for types it does not build."""
+    if isinstance(index, faiss.IndexHNSWFlat):
+        return "hnsw"
+    if isinstance(index, faiss.IndexIVFFlat):
+        return "ivf"
+    if isinstance(index, faiss.IndexFlat):
+        return "flat"
+    raise ValueError(f"{where} is a {type(index).__name__}, not a flat, HNSW or IVF index.")
+
+
+def _check_index(index: faiss.Index, n: int, d: int, where: str) -> None:
+    """Raise ValueError unless ``index`` holds exactly N vectors of dimension d."""
+    if index.d != d:
+        raise ValueError(f"{where} has dimension {index.d} but the latents have dimension {d}.")
+    if index.ntotal != n:
+        raise ValueError(f"{where} holds {index.ntotal} vectors but there are {n} latents.")
+    if index.metric_type != faiss.METRIC_L2:
+        raise ValueError(f"{where} does not use L2 distance.")
+
+
+def _exact_search(latents: np.ndarray, z: np.ndarray, k: int) -> np.ndarray:
+    """(k,) int64 rows of the k nearest ``latents`` to ``z`` by a brute-force scan."""
+    sq_dist = ((latents - z) ** 2).sum(axis=1)  # (N,)
+    nearest = np.argpartition(sq_dist, k - 1)[:k]  # (k,) unordered
+    return nearest[np.argsort(sq_dist[nearest], kind="stable")].astype(np.int64)

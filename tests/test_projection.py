@@ -1,0 +1,269 @@
+"""Tests for s2a.projection: k-NN search, LLE projection, refine blend, persistence."""
+
+import json
+
+import faiss
+import numpy as np
+import pytest
+
+from s2a.projection import (
+    INDEX_FILE,
+    LATENTS_FILE,
+    META_FILE,
+    LatentBank,
+    Projection,
+    lle_weights,
+    refine_latent,
+)
+
+D = 16
+
+
+def _random_latents(n: int, d: int = D, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+
+
+def _clustered_latents(n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, d) bank and (200, d) queries from the same mixture of 50 Gaussians.
+
+    Latent banks are clumpy rather than isotropic; isotropic Gaussian data in d >= 16 is
+    IVF's worst case and measures the index, not this module.
+    """
+    rng = np.random.default_rng(seed)
+    centers = 4.0 * rng.standard_normal((50, d))  # (50, d)
+    bank = centers[rng.integers(0, 50, n)] + rng.standard_normal((n, d))  # (n, d)
+    queries = centers[rng.integers(0, 50, 200)] + rng.standard_normal((200, d))  # (200, d)
+    return bank.astype(np.float32), queries.astype(np.float32)
+
+
+def _brute_force(latents: np.ndarray, queries: np.ndarray, k: int):
+    sq = ((queries[:, None, :] - latents[None, :, :]) ** 2).sum(-1)  # (B, N)
+    order = np.argsort(sq, axis=1, kind="stable")[:, :k]  # (B, k)
+    return np.take_along_axis(sq, order, axis=1), order
+
+
+# ---------------------------------------------------------------- LLE weights / projection
+
+
+def test_weights_sum_to_one_for_random_queries():
+    bank = LatentBank(_random_latents(300))
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        proj = bank.project(rng.standard_normal(D).astype(np.float32), k=10)
+        assert isinstance(proj, Projection)
+        assert proj.weights.shape == (10,) and proj.weights.dtype == np.float32
+        assert proj.indices.shape == (10,) and proj.indices.dtype == np.int64
+        assert proj.latent.shape == (D,) and proj.latent.dtype == np.float32
+        assert abs(float(proj.weights.sum()) - 1.0) < 1e-5
+        # The latent is the weighted sum of exactly the reported neighbours.
+        expected = proj.weights.astype(np.float64) @ bank.latents[proj.indices]
+        np.testing.assert_allclose(proj.latent, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_projection_is_frozen():
+    proj = LatentBank(_random_latents(20)).project(_random_latents(1, seed=3)[0], k=5)
+    with pytest.raises(AttributeError):
+        proj.latent = np.zeros(D)
+
+
+def test_bank_latent_projects_to_itself():
+    bank = LatentBank(_random_latents(500))
+    for row in (0, 17, 499):
+        z = bank.latents[row]
+        proj = bank.project(z, k=10)
+        assert proj.indices[0] == row
+        assert int(np.argmax(proj.weights)) == 0
+        assert proj.weights[0] > 0.99
+        # reg=1e-3 pulls a little weight onto the other neighbours: a few 1e-3 relative.
+        rel = np.linalg.norm(proj.latent - z) / np.linalg.norm(z)
+        assert rel < 5e-3
+        # With a tiny ridge the reconstruction is exact up to float error.
+        tight = bank.project(z, k=10, reg=1e-8)
+        assert np.linalg.norm(tight.latent - z) / np.linalg.norm(z) < 1e-5
+
+
+def test_point_in_convex_hull_of_neighbors_is_reproduced():
+    rng = np.random.default_rng(2)
+    k = 10
+    background = rng.standard_normal((400, D))  # (400, D) near the origin
+    cluster = 50.0 + 0.5 * rng.standard_normal((k, D))  # (k, D) far from everything else
+    bank = LatentBank(np.concatenate([background, cluster]).astype(np.float32))
+    cluster_rows = np.arange(400, 400 + k)
+    for _ in range(5):
+        w_true = rng.dirichlet(np.ones(k))  # (k,) convex weights
+        z = (w_true @ bank.latents[cluster_rows]).astype(np.float32)  # (D,)
+        proj = bank.project(z, k=k)
+        assert set(proj.indices.tolist()) == set(cluster_rows.tolist())
+        err = np.linalg.norm(proj.latent - z)
+        nearest = np.sqrt(bank.search(z, 1)[0][0])
+        assert err < 0.01 * nearest
+
+
+def test_lle_weights_duplicates_equal_to_query_give_uniform_weights():
+    z = np.ones(D, np.float32)
+    w = lle_weights(z, np.tile(z, (4, 1)))  # all-zero Gram matrix
+    np.testing.assert_allclose(w, np.full(4, 0.25), atol=1e-6)
+
+
+def test_lle_weights_single_neighbor_and_bad_input():
+    np.testing.assert_allclose(lle_weights(np.zeros(3), np.ones((1, 3))), [1.0])
+    with pytest.raises(ValueError):
+        lle_weights(np.zeros(3), np.ones((2, 4)))
+    with pytest.raises(ValueError):
+        lle_weights(np.zeros(3), np.ones((2, 3)), reg=-1.0)
+
+
+# ---------------------------------------------------------------- refine
+
+
+def test_refine_endpoints_and_range():
+    rng = np.random.default_rng(4)
+    z = rng.standard_normal(D).astype(np.float32)
+    bank = LatentBank(_random_latents(200))
+    projected = bank.project(z, k=10).latent
+    np.testing.assert_array_equal(refine_latent(z, projected, 0.0), z)
+    np.testing.assert_array_equal(refine_latent(z, projected, 1.0), projected)
+    quarter = refine_latent(z, projected, 0.25)
+    np.testing.assert_allclose(quarter, 0.25 * projected + 0.75 * z, rtol=1e-6, atol=1e-6)
+    for bad in (-0.01, 1.01, float("nan")):
+        with pytest.raises(ValueError):
+            refine_latent(z, projected, bad)
+
+
+# ---------------------------------------------------------------- search / validation
+
+
+def test_flat_search_matches_brute_force():
+    bank = LatentBank(_random_latents(1000), "auto")
+    assert bank.index_type == "flat"
+    assert len(bank) == 1000 and bank.dim == D and bank.latents.dtype == np.float32
+    queries = _random_latents(30, seed=5)
+    dist, idx = bank.search(queries, 7)
+    assert dist.shape == idx.shape == (30, 7) and idx.dtype == np.int64
+    ref_dist, ref_idx = _brute_force(bank.latents, queries, 7)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-4, atol=1e-4)
+    # A single (d,) query gives (k,) arrays equal to the batch's first row.
+    d1, i1 = bank.search(queries[0], 7)
+    assert d1.shape == i1.shape == (7,)
+    np.testing.assert_array_equal(i1, idx[0])
+
+
+def test_k_is_clamped_to_bank_size():
+    bank = LatentBank(_random_latents(5))
+    dist, idx = bank.search(_random_latents(1, seed=6)[0], 50)
+    assert idx.shape == (5,)
+    assert sorted(idx.tolist()) == [0, 1, 2, 3, 4]
+    assert bank.project(_random_latents(1, seed=6)[0], k=50).weights.shape == (5,)
+    with pytest.raises(ValueError):
+        bank.search(np.zeros(D, np.float32), 0)
+
+
+def test_wrong_dimension_raises():
+    bank = LatentBank(_random_latents(20))
+    with pytest.raises(ValueError, match="dimension"):
+        bank.search(np.zeros(D + 1, np.float32), 3)
+    with pytest.raises(ValueError, match="dimension"):
+        bank.project(np.zeros((2, D - 1), np.float32))
+    with pytest.raises(ValueError):
+        bank.search(np.zeros((1, 1, D), np.float32), 3)
+    with pytest.raises(ValueError):
+        bank.search(np.full(D, np.nan, np.float32), 3)
+
+
+@pytest.mark.parametrize(
+    "latents",
+    [
+        np.array([[0.0, np.nan]], np.float32),
+        np.array([[0.0, np.inf]], np.float32),
+        np.zeros(4, np.float32),  # 1-D
+        np.zeros((0, 4), np.float32),  # N = 0
+        np.full((2, 4), 1e6, np.float32),  # overflows fp16 storage
+    ],
+)
+def test_bad_latents_raise(latents):
+    with pytest.raises(ValueError):
+        LatentBank(latents)
+
+
+def test_bad_index_type_raises():
+    with pytest.raises(ValueError):
+        LatentBank(_random_latents(10), "kdtree")
+
+
+def test_latents_are_fp16_rounded_and_read_only():
+    raw = _random_latents(50)
+    bank = LatentBank(raw)
+    np.testing.assert_array_equal(bank.latents, raw.astype(np.float16).astype(np.float32))
+    with pytest.raises(ValueError):
+        bank.latents[0, 0] = 1.0
+
+
+@pytest.mark.parametrize("index_type", ["hnsw", "ivf"])
+def test_approximate_index_recall_at_10(index_type):
+    latents, queries = _clustered_latents(5000, D, seed=7)
+    _, truth = LatentBank(latents, "flat").search(queries, 10)  # (200, 10)
+    bank = LatentBank(latents, index_type)
+    assert bank.index_type == index_type
+    _, found = bank.search(queries, 10)  # (200, 10)
+    recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)])
+    assert recall > 0.9
+
+
+# ---------------------------------------------------------------- persistence
+
+
+@pytest.mark.parametrize("index_type", ["flat", "hnsw", "ivf"])
+def test_save_load_round_trip(tmp_path, index_type):
+    bank = LatentBank(_random_latents(2000, seed=8), index_type, reg=2e-3)
+    queries = _random_latents(25, seed=9)
+    before = bank.search(queries, 10)
+    bank.save(tmp_path / "bank")
+    for name in (LATENTS_FILE, INDEX_FILE, META_FILE):
+        assert (tmp_path / "bank" / name).is_file()
+    meta = json.loads((tmp_path / "bank" / META_FILE).read_text())
+    assert meta == {"N": 2000, "d": D, "index_type": index_type, "reg": 2e-3}
+
+    loaded = LatentBank.load(tmp_path / "bank")
+    assert loaded.index_type == index_type and loaded.reg == 2e-3
+    assert loaded.latents.dtype == np.float32
+    np.testing.assert_array_equal(loaded.latents, bank.latents)
+    after = loaded.search(queries, 10)
+    np.testing.assert_array_equal(after[1], before[1])
+    np.testing.assert_array_equal(after[0], before[0])
+    p0, p1 = bank.project(queries[0]), loaded.project(queries[0])
+    np.testing.assert_array_equal(p0.latent, p1.latent)
+
+
+def test_missing_index_file_is_rebuilt(tmp_path):
+    bank = LatentBank(_random_latents(300, seed=10), "flat")
+    bank.save(tmp_path)
+    (tmp_path / INDEX_FILE).unlink()
+    loaded = LatentBank.load(tmp_path)
+    assert loaded.index.ntotal == 300 and loaded.index_type == "flat"
+    queries = _random_latents(10, seed=11)
+    np.testing.assert_array_equal(loaded.search(queries, 5)[1], bank.search(queries, 5)[1])
+
+
+def test_index_with_wrong_ntotal_raises(tmp_path):
+    latents = _random_latents(100, seed=12)
+    LatentBank(latents, "flat").save(tmp_path)
+    wrong = faiss.IndexFlatL2(D)
+    wrong.add(latents[:60])
+    faiss.write_index(wrong, str(tmp_path / INDEX_FILE))
+    with pytest.raises(ValueError, match=INDEX_FILE):
+        LatentBank.load(tmp_path)
+
+
+def test_index_with_wrong_dimension_raises(tmp_path):
+    LatentBank(_random_latents(100, seed=13), "flat").save(tmp_path)
+    wrong = faiss.IndexFlatL2(D + 2)
+    wrong.add(_random_latents(100, d=D + 2))
+    faiss.write_index(wrong, str(tmp_path / INDEX_FILE))
+    with pytest.raises(ValueError, match=INDEX_FILE):
+        LatentBank.load(tmp_path)
+
+
+def test_load_missing_folder_raises(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        LatentBank.load(tmp_path / "nope")
