@@ -211,8 +211,8 @@ def degrade_batch(sketches: np.ndarray, seed: int) -> np.ndarray:
 
     Args:
         sketches: (N, H, W) uint8, dark strokes on white.
-        seed: seeds the one generator used for the whole batch, so the same seed gives
-            the same batch.
+        seed: with the item's position, seeds each item's own generator, so the same
+            seed gives the same batch and item i does not depend on the items before it.
 
     Returns:
         (N, H, W) uint8 degraded sketches.
@@ -223,8 +223,7 @@ def degrade_batch(sketches: np.ndarray, seed: int) -> np.ndarray:
             f"Expected an (N, H, W) uint8 array of sketches, got shape {sketches.shape} "
             f"and dtype {sketches.dtype}."
         )
-    rng = np.random.default_rng(seed)
     out = np.empty_like(sketches)  # (N, H, W)
     for k, sketch in enumerate(sketches):
-        out[k] = np.asarray(degrade_sketch(sketch, rng))
+        out[k] = np.asarray(degrade_sketch(sketch, np.random.default_rng([seed, k])))
     return out

@@ -1,0 +1,231 @@
+"""The Sketch2Anime pipeline: sketch -> latent -> projection onto the bank -> face.
+
+    from s2a import Sketch2Anime
+    pipe = Sketch2Anime.from_pretrained()
+    out = pipe(sketch, hints=None, refine=1.0, k=10, seed=0)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from s2a.hints import hints_to_tensor
+from s2a.images import as_pil_image
+from s2a.models import Generator, SketchAutoencoder
+from s2a.projection import LatentBank, refine_latent
+from s2a.sketch import normalize_sketch
+
+BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+AUTOENCODER_DIR, GENERATOR_DIR, BANK_DIR = "autoencoder", "generator", "bank"
+REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+MAX_K = 64
+MAX_SEED = 2**32 - 1
+# How far a non-zero seed moves the neighbour weights towards a random mix of the same
+# neighbours: variations stay on the local patch of professional sketches.
+SEED_VARIATION = 0.35
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """What one call of the pipeline returns."""
+
+    image: Image.Image  # RGB, resolution x resolution
+    projected_sketch: Image.Image  # L, the decoder's view of the projected latent
+    neighbors: list[tuple[int, float]]  # (bank_index, weight), k entries, weights sum to 1
+
+
+class Sketch2Anime:
+    """Sketch (+ colour hints) -> anime face, with projection onto the training sketches."""
+
+    def __init__(self, autoencoder: SketchAutoencoder, generator: Generator, bank: LatentBank):
+        if autoencoder.config.resolution != generator.config.resolution:
+            raise ValueError("The autoencoder and generator were trained at different resolutions.")
+        if not autoencoder.config.latent_dim == generator.config.latent_dim == bank.dim:
+            raise ValueError(
+                f"Latent sizes disagree: autoencoder {autoencoder.config.latent_dim}, "
+                f"generator {generator.config.latent_dim}, bank {bank.dim}."
+            )
+        self.autoencoder = autoencoder.eval()
+        self.generator = generator.eval()
+        self.bank = bank
+        self.device = torch.device("cpu")
+
+    @property
+    def resolution(self) -> int:
+        """The model's square resolution in pixels."""
+        return self.generator.config.resolution
+
+    @classmethod
+    def from_pretrained(
+        cls, source: str | os.PathLike | None = None, revision: str | None = None
+    ) -> Sketch2Anime:
+        """Load weights from the bundled `weights/` (default), a folder, or a Hub repo id.
+
+        The folder holds `autoencoder/`, `generator/` (config.json + model.safetensors
+        each) and `bank/` (the latent bank). A Hub repo id is downloaded at `revision`
+        into the Hugging Face cache.
+        """
+        folder = resolve_weights(source, revision)
+        for part in (AUTOENCODER_DIR, GENERATOR_DIR, BANK_DIR):
+            if not (folder / part).is_dir():
+                raise ValueError(f"{folder} is not a Sketch2Anime weights folder: no {part}/.")
+        # huggingface_hub prints a line per local load; the app's log does not need them.
+        with contextlib.redirect_stdout(io.StringIO()):
+            autoencoder = SketchAutoencoder.from_pretrained(folder / AUTOENCODER_DIR)
+            generator = Generator.from_pretrained(folder / GENERATOR_DIR)
+        return cls(autoencoder, generator, LatentBank.load(folder / BANK_DIR))
+
+    def to(self, device: str | torch.device) -> Sketch2Anime:
+        """Move the networks to `device` (the bank stays on the CPU, FAISS runs there)."""
+        self.device = torch.device(device)
+        self.autoencoder.to(self.device)
+        self.generator.to(self.device)
+        return self
+
+    @torch.no_grad()
+    def __call__(
+        self, sketch, hints=None, refine: float = 1.0, k: int = 10, seed: int = 0
+    ) -> GenerationResult:
+        """Draw the face for `sketch` (PIL image, any size and mode) and `hints` (RGBA).
+
+        `refine` blends the user's own latent (0) with its projection onto the bank (1);
+        `k` is the number of neighbours; `seed` 0 gives the plain projection, other seeds
+        variations on the same neighbours. Raises ValueError on bad input.
+        """
+        refine, k, seed = check_arguments(refine, k, seed, len(self.bank))
+        sketch = as_pil_image(sketch, "sketch")
+        sketch_input = normalize_sketch(sketch, self.resolution)  # (R, R), 1 = paper
+        hint_input = self.hints_tensor(hints, sketch.size)  # (4, R, R)
+
+        images, latents, neighbors = self.generate(
+            self._batch(sketch_input[None]), hint_input[None], refine, k, seed
+        )
+        projected_sketch = self.autoencoder.decode(latents)[0, 0]  # (R, R)
+        return GenerationResult(to_pil_rgb(images[0]), to_pil_grey(projected_sketch), neighbors[0])
+
+    @torch.no_grad()
+    def generate(
+        self, sketches: torch.Tensor, hints: torch.Tensor, refine: float = 1.0, k: int = 10,
+        seed: int = 0,
+    ) -> tuple[torch.Tensor, torch.Tensor, list[list[tuple[int, float]]]]:
+        """Batched core for evaluation: (B, 1, R, R) sketches in [0, 1], (B, 4, R, R) hints.
+
+        Returns (images (B, 3, R, R) in [0, 1], refined latents (B, d), neighbours per item).
+        Arguments are not validated here; `__call__` does that for user input.
+        """
+        latents = self.autoencoder.encode(sketches.to(self.device)).cpu().numpy()  # (B, d)
+        refined, neighbors = [], []
+        for latent in latents:
+            projection = self.bank.project(latent, k=k)
+            weights = vary_weights(projection.weights, seed)
+            projected = weights.astype(np.float64) @ self.bank.latents[projection.indices]
+            refined.append(refine_latent(latent, projected.astype(np.float32), refine))
+            neighbors.append([(int(i), float(w)) for i, w in zip(projection.indices, weights)])
+        z = torch.from_numpy(np.stack(refined)).to(self.device)  # (B, d)
+        images = self.generator(z, hints.to(self.device))  # (B, 3, R, R)
+        return images, z, neighbors
+
+    def hints_tensor(self, hints, sketch_size: tuple[int, int]) -> torch.Tensor:
+        """RGBA hint layer stretched over the sketch's frame -> (4, R, R) tensor."""
+        if hints is None:
+            return torch.zeros(4, self.resolution, self.resolution)
+        hints = as_pil_image(hints, "hint layer")
+        if hints.mode != "RGBA":
+            raise ValueError(
+                "The hint layer must be a transparent RGBA image: paint colours on a "
+                f"transparent layer (got mode {hints.mode})."
+            )
+        return hints_to_tensor(pad_like_sketch(np.asarray(hints), sketch_size), self.resolution)
+
+    def decode_latents(self, indices) -> list[Image.Image]:
+        """The decoder's sketches of bank entries (to show the neighbours to the user)."""
+        latents = torch.from_numpy(self.bank.latents[np.asarray(indices)]).to(self.device)
+        with torch.no_grad():
+            sketches = self.autoencoder.decode(latents)[:, 0]  # (n, R, R)
+        return [to_pil_grey(s) for s in sketches]
+
+    def _batch(self, sketches: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(sketches))[:, None].to(self.device)
+
+
+def resolve_weights(source: str | os.PathLike | None, revision: str | None = None) -> Path:
+    """Folder of weights for `source`: None -> bundled (or $S2A_WEIGHTS), a path, or a repo id."""
+    if source is None:
+        source = os.environ.get("S2A_WEIGHTS") or BUNDLED_WEIGHTS
+        revision = revision or os.environ.get("S2A_REVISION") or None
+    path = Path(source)
+    if path.is_dir():
+        return path
+    text = str(source)
+    if not REPO_ID.fullmatch(text):
+        raise ValueError(f"No weights folder at {text}, and it is not a Hub repo id (user/repo).")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id=text, revision=revision))
+    except Exception as error:  # offline, unknown repo, bad revision: all one message
+        raise ValueError(
+            f"No weights folder at {text}, and the Hub repo {text!r} could not be loaded "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})."
+        ) from error
+
+
+def check_arguments(refine, k, seed, bank_size: int) -> tuple[float, int, int]:
+    """Validate the user-facing knobs; return them as clean Python numbers."""
+    if isinstance(refine, bool) or not isinstance(refine, (int, float, np.floating, np.integer)):
+        raise ValueError(f"refine must be a number between 0 and 1, got {refine!r}.")
+    refine = float(refine)
+    if not 0.0 <= refine <= 1.0:  # also rejects NaN
+        raise ValueError(f"refine must be between 0 and 1, got {refine}.")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:
+        raise ValueError(f"k (neighbours) must be a whole number from 1 to {MAX_K}, got {k!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be a whole number, got {seed!r}.")
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be between 0 and {MAX_SEED}, got {seed}.")
+    return refine, min(int(k), bank_size), int(seed)
+
+
+def vary_weights(weights: np.ndarray, seed: int) -> np.ndarray:
+    """Seed 0: the weights unchanged; other seeds: blended with a random convex mix."""
+    if seed == 0:
+        return weights
+    mix = np.random.default_rng(seed).dirichlet(np.ones(len(weights)))
+    varied = (1.0 - SEED_VARIATION) * weights + SEED_VARIATION * mix
+    return (varied / varied.sum()).astype(np.float32)
+
+
+def pad_like_sketch(hints: np.ndarray, sketch_size: tuple[int, int]) -> np.ndarray:
+    """Pad an (h, w, 4) hint layer as `normalize_sketch` pads the sketch to a square.
+
+    The layer is stretched over the sketch's frame, so the padding is in proportion.
+    """
+    width, height = sketch_size
+    if width == height:
+        return hints
+    h, w = hints.shape[:2]
+    if width > height:
+        pad = round((width - height) / 2 / height * h)
+        return np.pad(hints, ((pad, pad), (0, 0), (0, 0)))
+    pad = round((height - width) / 2 / width * w)
+    return np.pad(hints, ((0, 0), (pad, pad), (0, 0)))
+
+
+def to_pil_rgb(image: torch.Tensor) -> Image.Image:
+    """(3, H, W) in [0, 1] -> PIL RGB."""
+    array = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(array, "RGB")
+
+
+def to_pil_grey(sketch: torch.Tensor) -> Image.Image:
+    """(H, W) in [0, 1] -> PIL L."""
+    return Image.fromarray((sketch.clamp(0, 1) * 255).round().byte().cpu().numpy(), "L")

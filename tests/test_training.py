@@ -1,0 +1,159 @@
+"""One optimisation step of every training entry point on tiny data, plus torchrun."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from s2a import Sketch2Anime
+from s2a.models import Generator, SketchAutoencoder
+from s2a.projection import LatentBank
+from training import build_bank, export, train_autoencoder, train_baseline, train_generator
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_AE = ["--channels", "8", "16", "--latent-dim", "16"]
+TINY_GAN = ["--d-channels", "8", "16"]
+TINY_G = ["--channels", "32", "16", "8", "--hint-resolutions", "16", "32", *TINY_GAN]
+TINY_BASE = ["--channels", "8", "16", *TINY_GAN]
+SHORT = ["--batch-size", "4", "--log-every", "1", "--sample-every", "1", "--checkpoint-every", "1"]
+
+
+@pytest.fixture(scope="module")
+def stage1(prepared_data, tmp_path_factory) -> Path:
+    """A stage-1 run of two steps: its folder holds autoencoder/ and a checkpoint."""
+    out = tmp_path_factory.mktemp("stage1")
+    assert train_autoencoder.main(
+        ["--data", prepared_data, "--out", str(out), "--steps", "2", *SHORT, *TINY_AE]) == 0
+    return out
+
+
+def read_metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_autoencoder_step_writes_a_complete_run(stage1):
+    assert sorted(p.name for p in (stage1 / "autoencoder").iterdir()) == [
+        "config.json", "model.safetensors"]
+    assert (stage1 / "checkpoint.pt").is_file()
+    assert json.loads((stage1 / "config.json").read_text())["model_config"]["latent_dim"] == 16
+    metrics = read_metrics(stage1)
+    assert [m["step"] for m in metrics] == [1, 2] and np.isfinite(metrics[-1]["loss"])
+    assert len(list((stage1 / "samples").glob("*.png"))) == 2
+
+
+def test_autoencoder_step_changes_the_weights(prepared_data, tmp_path):
+    torch.manual_seed(0)
+    before = SketchAutoencoder(
+        train_autoencoder.parse_args(["--data", prepared_data, "--out", "x", *TINY_AE])
+        .model_config).state_dict()
+    train_autoencoder.main(["--data", prepared_data, "--out", str(tmp_path), "--steps", "1",
+                            *SHORT, *TINY_AE])
+    after = SketchAutoencoder.from_pretrained(tmp_path / "autoencoder").state_dict()
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert "to_latent.weight" in changed
+
+
+def test_resume_continues_from_the_checkpoint(prepared_data, stage1, tmp_path):
+    run = tmp_path / "resumed"
+    shutil.copytree(stage1, run)
+    assert train_autoencoder.main(["--data", prepared_data, "--out", str(run), "--steps", "3",
+                                   "--resume", *SHORT, *TINY_AE]) == 0
+    assert [m["step"] for m in read_metrics(run)] == [1, 2, 3]
+    checkpoint = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert checkpoint["step"] == 3
+
+
+def test_generator_and_baseline_steps(prepared_data, stage1, tmp_path):
+    g_run, b_run = tmp_path / "g", tmp_path / "b"
+    assert train_generator.main(["--data", prepared_data, "--out", str(g_run), "--steps", "1",
+                                 "--autoencoder", str(stage1 / "autoencoder"), *SHORT,
+                                 *TINY_G]) == 0
+    assert train_baseline.main(["--data", prepared_data, "--out", str(b_run), "--steps", "1",
+                                *SHORT, *TINY_BASE]) == 0
+    for run, name in ((g_run, "generator"), (b_run, "baseline")):
+        assert (run / name / "model.safetensors").is_file()
+        metrics = read_metrics(run)[-1]
+        assert all(np.isfinite(metrics[k]) for k in ("d_loss", "g_l1", "g_hint", "g_adv"))
+        state = torch.load(run / "checkpoint.pt", weights_only=True)
+        assert {"model", "discriminator", "g_opt", "d_opt"} <= set(state)
+
+
+def test_bank_and_export_make_a_loadable_weights_folder(prepared_data, stage1, tmp_path):
+    g_run = tmp_path / "g"
+    train_generator.main(["--data", prepared_data, "--out", str(g_run), "--steps", "1",
+                          "--autoencoder", str(stage1 / "autoencoder"), *SHORT, *TINY_G])
+    bank_dir = tmp_path / "bank"
+    assert build_bank.main(["--data", prepared_data, "--autoencoder",
+                            str(stage1 / "autoencoder"), "--out", str(bank_dir)]) == 0
+    bank = LatentBank.load(bank_dir)
+    train_count = len(np.load(Path(prepared_data) / "train_sketches.npy", mmap_mode="r"))
+    assert len(bank) == train_count and bank.dim == 16
+
+    weights = tmp_path / "weights"
+    assert export.main(["--autoencoder", str(stage1 / "autoencoder"), "--generator",
+                        str(g_run / "generator"), "--bank", str(bank_dir), "--out",
+                        str(weights), "--half"]) == 0
+    pipe = Sketch2Anime.from_pretrained(weights)
+    assert pipe.resolution == 32 and len(pipe.bank) == train_count
+    from tests.conftest import face_sketch
+
+    assert pipe(face_sketch(), k=5).image.size == (32, 32)
+    # Half precision on disk, full precision in memory, same values up to fp16 rounding.
+    original = Generator.from_pretrained(g_run / "generator").state_dict()
+    loaded = pipe.generator.state_dict()
+    for name, tensor in original.items():
+        torch.testing.assert_close(loaded[name].float(), tensor.half().float())
+
+
+@pytest.mark.parametrize(
+    "module, extra",
+    [
+        (train_autoencoder, ["--steps", "0"]),
+        (train_autoencoder, ["--lr", "-1"]),
+        (train_autoencoder, ["--channels", "8", "16", "32", "64", "128", "256"]),  # 32 px
+        (train_autoencoder, ["--resume"]),
+        (train_baseline, ["--batch-size", "0"]),
+        (train_generator, ["--autoencoder", "/nonexistent"]),
+    ],
+)
+def test_bad_flags_fail_before_any_work(module, extra, prepared_data, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--data", prepared_data, "--out", str(tmp_path / "run"), *extra])
+    assert exit_info.value.code == 2
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_data_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train_autoencoder.main(["--data", str(tmp_path), "--out", str(tmp_path / "run")])
+    assert "prepare_data" in capsys.readouterr().err
+
+
+def test_dry_run_trains_nothing(prepared_data, tmp_path, capsys):
+    assert train_autoencoder.main(["--data", prepared_data, "--out", str(tmp_path / "run"),
+                                   "--dry-run", *TINY_AE]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["latent_dim"] == 16
+    assert not (tmp_path / "run").exists()
+
+
+def test_torchrun_two_processes_on_cpu(prepared_data, tmp_path):
+    """The same entry point runs unchanged under torchrun with DDP (gloo)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+               "--standalone",
+               "-m", "training.train_generator", "--data", prepared_data,
+               "--out", str(tmp_path / "ddp"), "--steps", "2", *SHORT, *TINY_G,
+               "--autoencoder", str(tmp_path / "ae" / "autoencoder")]
+    train_autoencoder.main(["--data", prepared_data, "--out", str(tmp_path / "ae"),
+                            "--steps", "1", *SHORT, *TINY_AE])
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "ddp" / "generator" / "model.safetensors").is_file()
+    assert [m["step"] for m in read_metrics(tmp_path / "ddp")] == [1, 2]  # rank 0 logs only

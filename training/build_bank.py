@@ -1,0 +1,75 @@
+"""Stage 3: encode every training sketch and save the latent bank (latents + FAISS index).
+
+    python -m training.build_bank --data data/ --autoencoder runs/autoencoder/autoencoder \
+        --out runs/bank
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from s2a.models import SketchAutoencoder
+from s2a.projection import INDEX_TYPES, LatentBank
+from training.data import load_split, sketch_to_tensor
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True, help="folder written by training.prepare_data")
+    parser.add_argument("--autoencoder", required=True, help="stage-1 model folder")
+    parser.add_argument("--out", required=True, help="folder for the bank files")
+    parser.add_argument("--split", default="train", choices=("train", "val"))
+    parser.add_argument("--index-type", default="auto", choices=INDEX_TYPES)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--dry-run", action="store_true", help="check the inputs, build nothing")
+    args = parser.parse_args(argv)
+    if not (Path(args.autoencoder) / "model.safetensors").is_file():
+        parser.error(f"--autoencoder {args.autoencoder} has no model.safetensors")
+    if not (Path(args.data) / "meta.json").is_file():
+        parser.error(f"--data {args.data} holds no prepared data (run training.prepare_data)")
+    if args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda was asked for but no CUDA device is available")
+    return args
+
+
+@torch.no_grad()
+def encode_sketches(model: SketchAutoencoder, sketches: np.ndarray, batch_size: int,
+                    device: torch.device) -> np.ndarray:
+    """(N, R, R) uint8 sketches -> (N, d) float32 latents."""
+    latents = []
+    for start in tqdm(range(0, len(sketches), batch_size), desc="encode", unit="batch"):
+        batch = torch.stack([sketch_to_tensor(s) for s in sketches[start : start + batch_size]])
+        latents.append(model.encode(batch.to(device)).cpu().numpy())
+    return np.concatenate(latents).astype(np.float32)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    _, sketches = load_split(args.data, args.split)
+    if args.dry_run:
+        print(f"Would encode {len(sketches)} {args.split} sketches into {args.out}")
+        return 0
+    cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    device = torch.device("cuda" if cuda else "cpu")
+    model = SketchAutoencoder.from_pretrained(args.autoencoder).to(device).eval()
+    latents = encode_sketches(model, sketches, args.batch_size, device)
+    if not np.isfinite(latents).all():
+        print("error: the encoder produced NaN/inf latents; retrain stage 1", file=sys.stderr)
+        return 2
+    bank = LatentBank(latents, index_type=args.index_type)
+    bank.save(args.out)
+    print(f"Saved a bank of {len(bank)} latents (d={bank.dim}, {bank.index_type}) to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

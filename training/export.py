@@ -1,0 +1,80 @@
+"""Write the final inference weights into a weights folder (what the app loads).
+
+    python -m training.export --autoencoder runs/autoencoder/autoencoder \
+        --generator runs/generator/generator --bank runs/bank \
+        --baseline runs/baseline/baseline --out weights/
+
+Layout: <out>/autoencoder/, <out>/generator/, <out>/baseline/ (config.json +
+model.safetensors each) and <out>/bank/ (latents + FAISS index). Each network is
+loaded (strictly) and saved again, so only the tensors the model needs are written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from s2a.models import Generator, SimpleGAN, SketchAutoencoder
+from s2a.pipeline import AUTOENCODER_DIR, BANK_DIR, GENERATOR_DIR, Sketch2Anime
+from s2a.projection import LatentBank
+
+BASELINE_DIR = "baseline"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--autoencoder", required=True, help="stage-1 model folder")
+    parser.add_argument("--generator", required=True, help="stage-2 model folder")
+    parser.add_argument("--bank", required=True, help="folder written by training.build_bank")
+    parser.add_argument("--baseline", help="SimpleGAN model folder (optional)")
+    parser.add_argument("--out", default="weights/", help="weights folder to (re)write")
+    parser.add_argument("--half", action="store_true",
+                        help="store network weights as float16 (half the size; loaded as fp32)")
+    parser.add_argument("--dry-run", action="store_true", help="check the inputs, write nothing")
+    args = parser.parse_args(argv)
+    for flag in ("autoencoder", "generator", "baseline"):
+        folder = getattr(args, flag)
+        if folder and not (Path(folder) / "model.safetensors").is_file():
+            parser.error(f"--{flag} {folder} has no model.safetensors")
+    if not (Path(args.bank) / "bank_latents.safetensors").is_file():
+        parser.error(f"--bank {args.bank} holds no latent bank")
+    return args
+
+
+def export_network(cls, source: str, target: Path, half: bool) -> None:
+    model = cls.from_pretrained(source).eval()
+    if half:
+        model = model.half()
+    model.save_pretrained(target)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out)
+    # Load everything first: a broken input must not leave a half-written weights folder.
+    pipe = Sketch2Anime(SketchAutoencoder.from_pretrained(args.autoencoder),
+                        Generator.from_pretrained(args.generator), LatentBank.load(args.bank))
+    if args.dry_run:
+        print(f"Would export {pipe.resolution} px models and a bank of {len(pipe.bank)} to {out}")
+        return 0
+    for part in (AUTOENCODER_DIR, GENERATOR_DIR, BANK_DIR, BASELINE_DIR):
+        shutil.rmtree(out / part, ignore_errors=True)
+    export_network(SketchAutoencoder, args.autoencoder, out / AUTOENCODER_DIR, args.half)
+    export_network(Generator, args.generator, out / GENERATOR_DIR, args.half)
+    if args.baseline:
+        export_network(SimpleGAN, args.baseline, out / BASELINE_DIR, args.half)
+    pipe.bank.save(out / BANK_DIR)
+    # The exported folder must load and run exactly as the app will use it.
+    with torch.no_grad():
+        Sketch2Anime.from_pretrained(out)
+    total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"Exported to {out} ({total / 2**20:.1f} MiB in all)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Stage 1: the sketch autoencoder (encoder -> latent -> decoder) on the training sketches.
+
+    python -m training.train_autoencoder --data data/ --out runs/autoencoder --steps 6000
+
+Writes the model to <out>/autoencoder/ (config.json + model.safetensors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from s2a.models import SketchAutoencoder, SketchAutoencoderConfig, count_parameters
+from training.common import (
+    Run,
+    add_common_args,
+    check_common_args,
+    decayed_lr,
+    infinite_batches,
+    optimiser_step,
+    set_lr,
+    setup,
+    teardown,
+    unwrap,
+    wrap,
+)
+from training.data import SketchDataset, data_resolution, load_split
+
+SAMPLES = 8
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    defaults = SketchAutoencoderConfig()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_common_args(parser, steps=6000, batch_size=64, lr=1e-3)
+    parser.add_argument("--latent-dim", type=int, default=defaults.latent_dim)
+    parser.add_argument("--channels", type=int, nargs="+", default=list(defaults.channels))
+    parser.add_argument("--ink-weight", type=float, default=4.0,
+                        help="BCE weight of ink pixels: lines are ~7%% of pixels")
+    parser.add_argument("--no-augment", action="store_true",
+                        help="train on clean sketches only (no flips, no thicker lines)")
+    args = parser.parse_args(argv)
+    check_common_args(parser, args)
+    try:
+        args.model_config = SketchAutoencoderConfig(
+            resolution=data_resolution(args.data), latent_dim=args.latent_dim,
+            channels=tuple(args.channels),
+        )
+    except ValueError as error:
+        parser.error(str(error))
+    return args
+
+
+def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, ink_weight: float):
+    """Weighted BCE on ink (target is a sketch in [0, 1], 1 = paper)."""
+    ink = 1.0 - target
+    weight = 1.0 + (ink_weight - 1.0) * ink
+    return F.binary_cross_entropy_with_logits(logits, ink, weight=weight)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    config = args.model_config
+    if args.dry_run:
+        model = SketchAutoencoder(config)
+        print(json.dumps({"config": asdict(config), "parameters": count_parameters(model),
+                          "steps": args.steps, "batch_size": args.batch_size}, indent=2))
+        return 0
+
+    context = setup(args)
+    _, train_sketches = load_split(args.data, "train")
+    _, val_sketches = load_split(args.data, "val")
+    dataset = SketchDataset(train_sketches, augment=not args.no_augment, seed=args.seed)
+    fixed = torch.stack([SketchDataset(val_sketches)[i][0] for i in range(
+        min(SAMPLES, len(val_sketches)))]).to(context.device)  # (S, 1, R, R)
+
+    torch.manual_seed(args.seed)  # identical initial weights on every process
+    model = SketchAutoencoder(config).to(context.device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
+    run = Run(args.out, context, {**vars(args), "model_config": asdict(config)})
+    step = 0
+    if args.resume:
+        state = run.load_checkpoint()
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        step = int(state["step"])
+    trained = wrap(model, context)
+
+    batches = infinite_batches(dataset, args.batch_size, context, args.seed, args.workers,
+                               start_epoch=step * args.batch_size // max(1, len(dataset)))
+    progress = tqdm(total=args.steps, initial=step, desc="autoencoder", disable=not context.is_main)
+    model.train()
+    while step < args.steps:
+        _, (inputs, targets) = next(batches)
+        inputs, targets = inputs.to(context.device), targets.to(context.device)
+        _, logits = trained(inputs)  # (B, 1, R, R)
+        loss = reconstruction_loss(logits, targets, args.ink_weight)
+        lr = set_lr(optimiser, decayed_lr(args.lr, step, args.steps))
+        optimiser_step(optimiser, loss)
+        step += 1
+        progress.update(1)
+        if step % args.log_every == 0 or step == args.steps:
+            run.log(step, loss=loss.item(), lr=lr)
+            progress.set_postfix(loss=f"{loss.item():.4f}")
+        if step % args.sample_every == 0 or step == args.steps:
+            model.eval()
+            with torch.no_grad():
+                run.save_grid(step, [fixed, model.decode(model.encode(fixed))])
+            model.train()
+        if step % args.checkpoint_every == 0 or step == args.steps:
+            run.save_checkpoint(step, model=model.state_dict(), optimiser=optimiser.state_dict())
+    progress.close()
+    if context.is_main:
+        unwrap(trained).eval().save_pretrained(run.folder / "autoencoder")
+        print(f"Saved the autoencoder to {run.folder / 'autoencoder'}")
+    teardown(context)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
