@@ -37,7 +37,7 @@ class SafeHubMixin(PyTorchModelHubMixin):
         result = super().save_pretrained(save_directory, **kwargs)
         if not had_card:
             # One model card for the whole weights folder (weights/README.md), not per network.
-            pass
+            card.unlink(missing_ok=True)
         return result
 
     @classmethod

@@ -5,11 +5,16 @@ manifold of training latents: find its k nearest bank latents, solve for the aff
 weights (summing to 1) that best reconstruct ``z`` from them, as in locally linear
 embedding, and blend the reconstruction back with ``z`` by the ``refine`` slider.
 
-On disk a bank is a folder with three files, none of them a pickle:
+On disk a bank is a folder of files, none of them a pickle:
 
-- ``bank_latents.safetensors``: tensor ``"latents"``, (N, d) float16;
-- ``bank.faiss``: the FAISS index (``faiss.write_index``, FAISS's own binary format);
-- ``bank.json``: ``{"N", "d", "index_type", "reg"}``.
+- ``bank_latents.safetensors``: with storage "fp16", tensor ``"latents"`` (N, d) float16;
+  with storage "int8", ``"codes"`` (N, d) uint8 plus per-dimension ``"base"`` and
+  ``"exponent"`` (int32), value = (base + code) * 2**exponent: half the size of fp16,
+  which is what lets a 30k x 512 bank fit the weights budget;
+- ``bank.faiss``: the FAISS index (``faiss.write_index``, FAISS's own binary format),
+  written only for approximate indexes: an exact flat index is just the latents again
+  (twice their fp16 size) and rebuilds in milliseconds;
+- ``bank.json``: ``{"N", "d", "index_type", "reg", "storage"}``.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ DEFAULT_REG = 1e-3
 _GRAM_EPS = 1e-12
 
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
+STORAGES = ("fp16", "int8")
 LATENTS_FILE = "bank_latents.safetensors"
 INDEX_FILE = "bank.faiss"
 META_FILE = "bank.json"
@@ -139,9 +145,10 @@ def refine_latent(z: np.ndarray, projected: np.ndarray, refine: float) -> np.nda
 class LatentBank:
     """The training latents (N, d) and a FAISS L2 index over them.
 
-    Latents are held in memory as float32 but already rounded to float16, the precision
-    they are stored in on disk: a bank then searches and projects identically before
-    and after a save/load round trip, instead of shifting by fp16 rounding on reload.
+    Latents are held in memory as float32 but already rounded to the precision they are
+    stored in on disk (``storage``: float16, or int8 codes on a per-dimension power-of-two
+    grid): a bank then searches and projects identically before and after a save/load
+    round trip, instead of shifting by rounding on reload. Both roundings are idempotent.
 
     ``index_type``:
 
@@ -157,6 +164,7 @@ class LatentBank:
         reg: default Gram-matrix ridge for :meth:`project`, saved with the bank.
         index: a prebuilt FAISS index over exactly these latents (used by :meth:`load`);
             built from ``latents`` when None.
+        storage: "fp16" or "int8", the on-disk precision (see the module docstring).
     """
 
     def __init__(
@@ -166,6 +174,7 @@ class LatentBank:
         *,
         reg: float = DEFAULT_REG,
         index: faiss.Index | None = None,
+        storage: str = "fp16",
     ) -> None:
         latents = np.asarray(latents)
         if latents.ndim != 2:
@@ -185,9 +194,13 @@ class LatentBank:
             raise ValueError(f"index_type must be one of {INDEX_TYPES}, got {index_type!r}.")
         if not (math.isfinite(reg) and reg >= 0):
             raise ValueError(f"reg must be a finite number >= 0, got {reg}.")
+        if storage not in STORAGES:
+            raise ValueError(f"storage must be one of {STORAGES}, got {storage!r}.")
 
-        # Round to fp16 now so in-memory and reloaded banks agree (see class docstring).
-        self._latents = np.ascontiguousarray(latents.astype(np.float16).astype(np.float32))
+        # Round to the storage precision now so in-memory and reloaded banks agree.
+        self.storage = storage
+        self._stored = _to_storage(latents, storage)
+        self._latents = np.ascontiguousarray(_from_storage(self._stored))
         self._latents.setflags(write=False)  # the index mirrors it; edits would desync them
         n = self._latents.shape[0]
         if index is None:
@@ -279,20 +292,24 @@ class LatentBank:
         return Projection(latent=latent, indices=indices, weights=weights)
 
     def save(self, folder: str | Path) -> Path:
-        """Write the bank to ``folder`` (created if needed) as three files.
+        """Write the bank to ``folder`` (created if needed); see the module docstring.
 
-        ``bank_latents.safetensors`` (tensor "latents", fp16), ``bank.faiss`` (FAISS's own
-        binary format, not a pickle) and ``bank.json`` (N, d, index_type, reg).
+        ``bank_latents.safetensors``, ``bank.json`` and, for approximate indexes only,
+        ``bank.faiss`` (FAISS's own binary format, not a pickle).
 
         Returns:
             The folder path.
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        # Exact: the in-memory latents are already fp16-rounded.
-        save_file({"latents": self._latents.astype(np.float16)}, str(folder / LATENTS_FILE))
-        faiss.write_index(self._index, str(folder / INDEX_FILE))
-        meta = {"N": len(self), "d": self.dim, "index_type": self.index_type, "reg": self.reg}
+        save_file(self._stored, str(folder / LATENTS_FILE))
+        index_path = folder / INDEX_FILE
+        if self.index_type == "flat":
+            index_path.unlink(missing_ok=True)  # a stale index must not outlive its latents
+        else:
+            faiss.write_index(self._index, str(index_path))
+        meta = {"N": len(self), "d": self.dim, "index_type": self.index_type, "reg": self.reg,
+                "storage": self.storage}
         (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         return folder
 
@@ -313,9 +330,11 @@ class LatentBank:
         if not latents_path.is_file():
             raise FileNotFoundError(f"No latent bank at {folder}: {LATENTS_FILE} is missing.")
         tensors = load_file(str(latents_path))
-        if "latents" not in tensors:
-            raise ValueError(f"{latents_path} has no tensor named 'latents'.")
-        latents = tensors["latents"].astype(np.float32)  # (N, d)
+        storage = "int8" if "codes" in tensors else "fp16"
+        try:
+            latents = _from_storage(tensors)  # (N, d) float32
+        except KeyError as missing:
+            raise ValueError(f"{latents_path} has no tensor named {missing}.") from None
         if latents.ndim != 2:
             raise ValueError(f"{latents_path}: 'latents' must be 2-D, got shape {latents.shape}.")
         n, d = latents.shape
@@ -342,7 +361,7 @@ class LatentBank:
                 raise ValueError(
                     f"{index_path} is a {actual!r} index but {META_FILE} says {index_type!r}."
                 )
-        return cls(latents, index_type or "auto", reg=reg, index=index)
+        return cls(latents, index_type or "auto", reg=reg, index=index, storage=storage)
 
     def _as_queries(self, z: np.ndarray) -> tuple[np.ndarray, bool]:
         """Validate ``z`` as (d,) or (B, d); return it as contiguous float32 (B, d)."""
@@ -429,3 +448,29 @@ def _exact_search(latents: np.ndarray, z: np.ndarray, k: int) -> np.ndarray:
     sq_dist = ((latents - z) ** 2).sum(axis=1)  # (N,)
     nearest = np.argpartition(sq_dist, k - 1)[:k]  # (k,) unordered
     return nearest[np.argsort(sq_dist[nearest], kind="stable")].astype(np.int64)
+
+
+def _to_storage(latents: np.ndarray, storage: str) -> dict[str, np.ndarray]:
+    """The tensors that hold (N, d) ``latents`` at ``storage`` precision on disk."""
+    if storage == "fp16":
+        return {"latents": np.ascontiguousarray(latents, dtype=np.float16)}
+    values = np.asarray(latents, dtype=np.float64)
+    low, high = values.min(axis=0), values.max(axis=0)  # (d,)
+    # Smallest power-of-two step that spans the range in 254 steps (255 codes, one spare
+    # for the floor below). A power of two keeps (base + code) * step exact in float32,
+    # so re-quantising stored values reproduces them exactly.
+    span = np.maximum(high - low, 1e-30)
+    exponent = np.ceil(np.log2(span / 254.0)).astype(np.int32)  # (d,)
+    step = np.exp2(exponent.astype(np.float64))
+    base = np.floor(low / step).astype(np.int32)  # (d,)
+    codes = np.clip(np.rint(values / step) - base, 0, 255).astype(np.uint8)  # (N, d)
+    return {"codes": codes, "base": base, "exponent": exponent}
+
+
+def _from_storage(tensors: dict[str, np.ndarray]) -> np.ndarray:
+    """(N, d) float32 latents from the tensors written by :func:`_to_storage`."""
+    if "codes" in tensors:
+        step = np.exp2(tensors["exponent"].astype(np.float64))
+        values = (tensors["codes"].astype(np.float64) + tensors["base"]) * step
+        return values.astype(np.float32)
+    return tensors["latents"].astype(np.float32)

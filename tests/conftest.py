@@ -46,7 +46,8 @@ def face_sketch(size: int = 256, brush: int = 3) -> Image.Image:
     """A user-like line drawing of a face: outline, eyes, mouth, a few hair strokes."""
     canvas = np.full((size, size), 255, np.uint8)
     c = size // 2
-    cv2.ellipse(canvas, (c, c + size // 12), (size // 3, size // 2 - size // 8), 0, 0, 360, 0, brush)
+    axes = (size // 3, size // 2 - size // 8)
+    cv2.ellipse(canvas, (c, c + size // 12), axes, 0, 0, 360, 0, brush)
     for dx in (-size // 7, size // 7):
         cv2.ellipse(canvas, (c + dx, c), (size // 16, size // 12), 0, 0, 360, 0, brush)
     cv2.line(canvas, (c - size // 14, c + size // 4), (c + size // 14, c + size // 4), 0, brush)

@@ -213,19 +213,24 @@ def test_approximate_index_recall_at_10(index_type):
 # ---------------------------------------------------------------- persistence
 
 
+@pytest.mark.parametrize("storage", ["fp16", "int8"])
 @pytest.mark.parametrize("index_type", ["flat", "hnsw", "ivf"])
-def test_save_load_round_trip(tmp_path, index_type):
-    bank = LatentBank(_random_latents(2000, seed=8), index_type, reg=2e-3)
+def test_save_load_round_trip(tmp_path, index_type, storage):
+    bank = LatentBank(_random_latents(2000, seed=8), index_type, reg=2e-3, storage=storage)
     queries = _random_latents(25, seed=9)
     before = bank.search(queries, 10)
     bank.save(tmp_path / "bank")
-    for name in (LATENTS_FILE, INDEX_FILE, META_FILE):
+    for name in (LATENTS_FILE, META_FILE):
         assert (tmp_path / "bank" / name).is_file()
+    # The exact flat index is rebuilt on load instead of stored twice.
+    assert (tmp_path / "bank" / INDEX_FILE).is_file() == (index_type != "flat")
     meta = json.loads((tmp_path / "bank" / META_FILE).read_text())
-    assert meta == {"N": 2000, "d": D, "index_type": index_type, "reg": 2e-3}
+    assert meta == {"N": 2000, "d": D, "index_type": index_type, "reg": 2e-3,
+                    "storage": storage}
 
     loaded = LatentBank.load(tmp_path / "bank")
     assert loaded.index_type == index_type and loaded.reg == 2e-3
+    assert loaded.storage == storage
     assert loaded.latents.dtype == np.float32
     np.testing.assert_array_equal(loaded.latents, bank.latents)
     after = loaded.search(queries, 10)
@@ -236,11 +241,11 @@ def test_save_load_round_trip(tmp_path, index_type):
 
 
 def test_missing_index_file_is_rebuilt(tmp_path):
-    bank = LatentBank(_random_latents(300, seed=10), "flat")
+    bank = LatentBank(_random_latents(300, seed=10), "hnsw")
     bank.save(tmp_path)
     (tmp_path / INDEX_FILE).unlink()
     loaded = LatentBank.load(tmp_path)
-    assert loaded.index.ntotal == 300 and loaded.index_type == "flat"
+    assert loaded.index.ntotal == 300 and loaded.index_type == "hnsw"
     queries = _random_latents(10, seed=11)
     np.testing.assert_array_equal(loaded.search(queries, 5)[1], bank.search(queries, 5)[1])
 
@@ -267,3 +272,22 @@ def test_index_with_wrong_dimension_raises(tmp_path):
 def test_load_missing_folder_raises(tmp_path):
     with pytest.raises(FileNotFoundError):
         LatentBank.load(tmp_path / "nope")
+
+
+def test_int8_storage_is_close_idempotent_and_half_the_size(tmp_path):
+    latents = _random_latents(3000, seed=14) * 3.0
+    small = LatentBank(latents, storage="int8")
+    # Within half a quantisation step of the original values: span / 254 / 2 per dimension.
+    step = (latents.max(0) - latents.min(0)) / 254.0
+    assert (np.abs(small.latents - latents) <= step + 1e-6).all()
+    again = LatentBank(small.latents, storage="int8")
+    np.testing.assert_array_equal(again.latents, small.latents)
+    small.save(tmp_path / "int8")
+    LatentBank(latents, storage="fp16").save(tmp_path / "fp16")
+    size = {name: (tmp_path / name / LATENTS_FILE).stat().st_size for name in ("int8", "fp16")}
+    assert size["int8"] < 0.55 * size["fp16"]
+
+
+def test_unknown_storage_raises():
+    with pytest.raises(ValueError, match="storage"):
+        LatentBank(_random_latents(10, seed=15), storage="int4")

@@ -15,7 +15,8 @@ def face_picture(size: int = 96) -> Image.Image:
     cv2.circle(canvas, (c, c), size // 3, (250, 220, 200), -1)
     for dx in (-size // 8, size // 8):
         cv2.circle(canvas, (c + dx, c - size // 16), size // 20, (30, 30, 90), -1)
-    cv2.line(canvas, (c - size // 10, c + size // 7), (c + size // 10, c + size // 7), (150, 40, 40), 2)
+    mouth_y = c + size // 7
+    cv2.line(canvas, (c - size // 10, mouth_y), (c + size // 10, mouth_y), (150, 40, 40), 2)
     return Image.fromarray(canvas)
 
 
