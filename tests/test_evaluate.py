@@ -55,6 +55,16 @@ def test_results_rows(eval_run):
             assert row["delta_e_mean"] >= 0
 
 
+def test_realism_scores_every_cell(eval_run):
+    _, out = eval_run
+    rows = json.loads((out / "realism.json").read_text())
+    assert {(r["sketches"], r["system"]) for r in rows} == {
+        (s, system) for s in ("clean", "degraded")
+        for system in ("method r=1", "method r=0", "simplegan")}
+    assert all(0.0 <= r["realism_accuracy"] <= 1.0 and r["hints"] == 5 for r in rows)
+    assert "realism accuracy" in (out / "results.md").read_text(encoding="utf-8")
+
+
 def test_aggregate_scores_known_numbers():
     result = aggregate_scores(
         [10.0, 20.0, 30.0],

@@ -40,6 +40,7 @@ from s2a.metrics import edge_f1, hint_delta_e_per_pixel, psnr
 from s2a.models import SimpleGAN
 from s2a.sketch import extract_sketch
 from training.degrade import degrade_batch
+from training.realism import RealismConfig, two_sample_accuracy
 
 SYSTEMS = ("method r=1", "method r=0", "simplegan")
 # The refine value behind each method system; the baseline has no projection.
@@ -75,6 +76,8 @@ class EvalConfig:
     seed: int = 0
     batch_size: int = 64
     device: str = "auto"
+    realism_hints: int | None = 5
+    realism_epochs: int = RealismConfig.epochs
 
 
 @dataclass
@@ -463,6 +466,40 @@ def _label_grid(
 # ---------------------------------------------------------------------------
 
 
+class RealismCollector:
+    """An `OutputHook` keeping every output at one hint count, per (sketch set, system)."""
+
+    def __init__(self, hints: int, count: int, resolution: int):
+        self.hints = hints
+        self.count = count
+        self.resolution = resolution
+        self.outputs: dict[tuple[str, str], np.ndarray] = {}
+
+    def __call__(self, name, system, n, items, outputs) -> None:
+        if n != self.hints:
+            return
+        shape = (self.count, self.resolution, self.resolution, 3)
+        self.outputs.setdefault((name, system), np.zeros(shape, np.uint8))[items] = outputs
+
+    def scores(self, images: np.ndarray, config: RealismConfig) -> list[dict]:
+        """Held-out accuracy of the two-sample test for each collected cell."""
+        rows = []
+        for (name, system), fakes in tqdm(self.outputs.items(), desc="realism"):
+            accuracy = two_sample_accuracy(np.asarray(images), fakes, config)
+            rows.append({"sketches": name, "system": system, "hints": self.hints,
+                         "realism_accuracy": accuracy, "count": len(fakes)})
+        return rows
+
+
+def format_realism_table(rows: Sequence[dict]) -> str:
+    """Realism rows as markdown: 0.5 = indistinguishable from real, 1.0 = trivially fake."""
+    lines = ["| sketches | system | hints | realism accuracy (lower is better) | N |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['sketches']} | {r['system']} | {r['hints']} | "
+              f"{r['realism_accuracy']:.3f} | {r['count']} |" for r in rows]
+    return "\n".join(lines)
+
+
 def parse_hint_counts(text: str) -> tuple[int, ...]:
     """'0,1,5' -> (0, 1, 5): distinct non-negative integers, in the given order."""
     try:
@@ -491,7 +528,17 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
     parser.add_argument("--seed", type=int, default=0, help="seeds hints and degradation")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--realism-hints", type=int, default=5,
+                        help="hint count whose outputs the realism test judges (-1 = skip it)")
+    parser.add_argument("--realism-epochs", type=int, default=RealismConfig.epochs,
+                        help="training epochs of the realism classifier (same for all systems)")
     args = parser.parse_args(argv)
+    if args.realism_hints < 0:
+        args.realism_hints = None
+    elif args.realism_hints not in args.hints:
+        parser.error(f"--realism-hints {args.realism_hints} must be one of --hints {args.hints}")
+    if args.realism_epochs < 1:
+        parser.error("--realism-epochs must be at least 1")
     if args.limit < 0:
         parser.error("--limit must be 0 (all) or positive")
     if args.k < 1:
@@ -526,12 +573,25 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     sketches = make_sketch_sets(val_sketches, config.seed)
+    collector = None
+    if config.realism_hints is not None:
+        collector = RealismCollector(config.realism_hints, len(images), pipe.resolution)
     rows = evaluate(pipe, baseline, images, sketches, config.hints, config.k, config.seed,
-                    config.batch_size)
+                    config.batch_size, on_outputs=collector)
     date = datetime.datetime.now().isoformat(timespec="seconds")
     header = (f"Evaluation of weights `{config.weights}` (baseline `{config.baseline}`) on "
               f"`{config.data}` val, N={len(images)}, k={config.k}, seed={config.seed}, {date}")
     table = write_results(rows, out, header)
+    if collector is not None:
+        realism = collector.scores(images, RealismConfig(epochs=config.realism_epochs,
+                                                         seed=config.seed))
+        (out / "realism.json").write_text(json.dumps(realism, indent=2) + "\n")
+        realism_table = format_realism_table(realism)
+        with open(out / "results.md", "a", encoding="utf-8") as handle:
+            handle.write(f"\nRealism: classifier two-sample test (held-out accuracy of a small "
+                         f"CNN telling real val faces from outputs; 0.5 = indistinguishable)."
+                         f"\n\n{realism_table}\n")
+        table += "\n\n" + realism_table
     plot_psnr_vs_hints(rows, out / "psnr_vs_hints.png")
     sample_grid(pipe, baseline, images, sketches, config.k, config.seed).save(out / "samples.png")
     print(header)
