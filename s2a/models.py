@@ -114,7 +114,7 @@ class DiscriminatorConfig:
     """Patch discriminator on (image, hints): 3 + 4 input channels."""
 
     resolution: int = 96
-    channels: tuple[int, ...] = (64, 128, 256)
+    channels: tuple[int, ...] = (32, 64, 128)  # narrow: D dominated the CPU step time
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
 

@@ -1,0 +1,20 @@
+"""The README's sample grid: drawn from the project's own example sketches."""
+
+from PIL import Image
+
+from s2a.examples import example_sketches
+from training.make_samples import TILE, main
+
+
+def test_sample_grid_has_a_row_per_example_and_hint_setting(tiny_weights, tmp_path):
+    out = tmp_path / "samples.png"
+    assert main(["--weights", tiny_weights, "--out", str(out), "--k", "5"]) == 0
+    with Image.open(out) as grid:
+        # input, refine 1, refine 0, SimpleGAN, projected sketch; with and without hints.
+        assert grid.width == 5 * TILE
+        assert grid.height == 2 * len(example_sketches()) * TILE + 24
+
+
+def test_missing_weights_is_a_clear_error(tmp_path, capsys):
+    assert main(["--weights", str(tmp_path / "nope"), "--out", str(tmp_path / "x.png")]) == 2
+    assert "error" in capsys.readouterr().err

@@ -1,0 +1,92 @@
+"""A sample grid from the sketches the project draws itself (no dataset images).
+
+    python -m training.make_samples --weights weights/ --out docs/samples.png
+
+Rows: each example sketch with and without its colour hints. Columns: the input (hints
+drawn over it), the method at refine 1 and 0, the SimpleGAN baseline (if the weights
+folder has one), and the projected sketch the decoder sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from s2a import Sketch2Anime
+from s2a.examples import example_hints, example_sketches
+from s2a.models import SimpleGAN
+from s2a.pipeline import resolve_weights, to_pil_rgb
+from s2a.sketch import normalize_sketch
+
+TILE = 192
+
+
+def _tile(image: Image.Image) -> Image.Image:
+    return image.convert("RGB").resize((TILE, TILE), Image.Resampling.LANCZOS)
+
+
+def _with_hints(sketch: Image.Image, hints: Image.Image | None) -> Image.Image:
+    view = sketch.convert("RGBA")
+    if hints is not None:
+        view.alpha_composite(hints.resize(view.size))
+    return view.convert("RGB")
+
+
+@torch.no_grad()
+def _baseline_face(baseline: SimpleGAN, pipe: Sketch2Anime, sketch, hints) -> Image.Image:
+    sketch_input = torch.from_numpy(normalize_sketch(sketch, pipe.resolution))[None, None]
+    return to_pil_rgb(baseline(sketch_input, pipe.hints_tensor(hints, sketch.size)[None])[0])
+
+
+def make_grid(pipe: Sketch2Anime, baseline: SimpleGAN | None, k: int = 10) -> Image.Image:
+    """The grid as one RGB image, with a label row on top."""
+    labels = ["input", "method refine=1", "method refine=0"]
+    labels += ["SimpleGAN"] if baseline is not None else []
+    labels += ["projected sketch"]
+    rows = []
+    for name, sketch in example_sketches().items():
+        for hints in (example_hints(name), None):
+            result = pipe(sketch, hints=hints, refine=1.0, k=k)
+            tiles = [_with_hints(sketch, hints), result.image,
+                     pipe(sketch, hints=hints, refine=0.0, k=k).image]
+            if baseline is not None:
+                tiles.append(_baseline_face(baseline, pipe, sketch, hints))
+            tiles.append(result.projected_sketch)
+            rows.append(np.concatenate([np.asarray(_tile(t)) for t in tiles], axis=1))
+    grid = Image.fromarray(np.concatenate(rows, axis=0))
+    canvas = Image.new("RGB", (grid.width, grid.height + 24), "white")
+    canvas.paste(grid, (0, 24))
+    draw = ImageDraw.Draw(canvas)
+    for column, label in enumerate(labels):
+        draw.text((column * TILE + 6, 6), label, fill=(0, 0, 0))
+    return canvas
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--weights", default=None, help="weights folder (default: bundled)")
+    parser.add_argument("--out", default="docs/samples.png")
+    parser.add_argument("--k", type=int, default=10)
+    args = parser.parse_args(argv)
+    try:
+        folder = resolve_weights(args.weights)
+        pipe = Sketch2Anime.from_pretrained(folder)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    baseline = None
+    if (folder / "baseline" / "model.safetensors").is_file():
+        baseline = SimpleGAN.from_pretrained(folder / "baseline").eval()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    make_grid(pipe, baseline, args.k).save(args.out)
+    print(f"Wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
