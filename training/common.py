@@ -7,7 +7,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,8 @@ import torch.distributed as dist
 from PIL import Image
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+
+from s2a.models import count_parameters
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -37,6 +39,12 @@ def add_common_args(parser: argparse.ArgumentParser, steps: int, batch_size: int
     parser.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
     parser.add_argument("--dry-run", action="store_true",
                         help="check flags and data, print the plan, train nothing")
+
+
+def print_plan(model: torch.nn.Module, config, args: argparse.Namespace) -> None:
+    """What --dry-run prints: the resolved model config, its size and the run's length."""
+    print(json.dumps({"config": asdict(config), "parameters": count_parameters(model),
+                      "steps": args.steps, "batch_size": args.batch_size}, indent=2))
 
 
 def check_common_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -8,14 +8,13 @@ Writes the model to <out>/autoencoder/ (config.json + model.safetensors).
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from s2a.models import SketchAutoencoder, SketchAutoencoderConfig, count_parameters
+from s2a.models import SketchAutoencoder, SketchAutoencoderConfig
 from training.common import (
     Run,
     add_common_args,
@@ -23,6 +22,7 @@ from training.common import (
     decayed_lr,
     infinite_batches,
     optimiser_step,
+    print_plan,
     set_lr,
     setup,
     teardown,
@@ -67,9 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = args.model_config
     if args.dry_run:
-        model = SketchAutoencoder(config)
-        print(json.dumps({"config": asdict(config), "parameters": count_parameters(model),
-                          "steps": args.steps, "batch_size": args.batch_size}, indent=2))
+        print_plan(SketchAutoencoder(config), config, args)
         return 0
 
     context = setup(args)

@@ -9,13 +9,12 @@ Writes the model to <out>/baseline/ (config.json + model.safetensors).
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import asdict
 
 import torch
 
-from s2a.models import SimpleGAN, SimpleGANConfig, count_parameters
-from training.common import Run, check_common_args, setup, teardown
+from s2a.models import SimpleGAN, SimpleGANConfig
+from training.common import Run, check_common_args, print_plan, setup, teardown
 from training.data import data_resolution
 from training.gan import add_gan_args, train_gan
 
@@ -39,9 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = args.model_config
     if args.dry_run:
-        print(json.dumps({"config": asdict(config),
-                          "parameters": count_parameters(SimpleGAN(config)),
-                          "steps": args.steps, "batch_size": args.batch_size}, indent=2))
+        print_plan(SimpleGAN(config), config, args)
         return 0
     context = setup(args)
     torch.manual_seed(args.seed)

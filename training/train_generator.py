@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from s2a.models import Generator, GeneratorConfig, SketchAutoencoder, count_parameters
-from training.common import Run, check_common_args, setup, teardown
+from s2a.models import Generator, GeneratorConfig, SketchAutoencoder
+from training.common import Run, check_common_args, print_plan, setup, teardown
 from training.data import data_resolution
 from training.gan import add_gan_args, train_gan
 
@@ -59,9 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = args.model_config
     if args.dry_run:
-        print(json.dumps({"config": asdict(config),
-                          "parameters": count_parameters(Generator(config)),
-                          "steps": args.steps, "batch_size": args.batch_size}, indent=2))
+        print_plan(Generator(config), config, args)
         return 0
     context = setup(args)
     encoder = SketchAutoencoder.from_pretrained(args.autoencoder).to(context.device).eval()
