@@ -62,9 +62,14 @@ def test_autoencoder_step_changes_the_weights(prepared_data, tmp_path):
 def test_resume_continues_from_the_checkpoint(prepared_data, stage1, tmp_path):
     run = tmp_path / "resumed"
     shutil.copytree(stage1, run)
+    # A step logged after the checkpoint (as when a run dies between two checkpoints)
+    # is redone on resume, not listed twice.
+    with open(run / "metrics.jsonl", "a") as handle:
+        handle.write('{"step": 3, "loss": 9.0}\n')
     assert train_autoencoder.main(["--data", prepared_data, "--out", str(run), "--steps", "3",
                                    "--resume", *SHORT, *TINY_AE]) == 0
     assert [m["step"] for m in read_metrics(run)] == [1, 2, 3]
+    assert read_metrics(run)[-1]["loss"] != 9.0
     checkpoint = torch.load(run / "checkpoint.pt", weights_only=True)
     assert checkpoint["step"] == 3
 

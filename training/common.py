@@ -178,8 +178,15 @@ class Run:
         os.replace(temporary, self.folder / CHECKPOINT)  # never leave a half-written file
 
     def load_checkpoint(self) -> dict:
-        return torch.load(self.folder / CHECKPOINT, map_location=self.context.device,
-                          weights_only=True)
+        """The checkpoint's state; metrics logged after it are dropped (they are redone)."""
+        state = torch.load(self.folder / CHECKPOINT, map_location=self.context.device,
+                           weights_only=True)
+        metrics = self.folder / "metrics.jsonl"
+        if self.context.is_main and metrics.is_file():
+            kept = [line for line in metrics.read_text().splitlines()
+                    if json.loads(line)["step"] <= int(state["step"])]
+            metrics.write_text("".join(line + "\n" for line in kept))
+        return state
 
 
 def save_image_grid(path: str | Path, columns: list[torch.Tensor]) -> None:
