@@ -1,0 +1,384 @@
+"""The Gradio app: handlers with the payloads Gradio really sends, and a real server.
+
+Editor payloads are what `gr.ImageEditor(type="numpy", image_mode="RGBA")` hands a
+handler: {"background": (H, W, 4) uint8, "layers": [(H, W, 4) uint8, ...],
+"composite": (H, W, 4) uint8}, any of them None.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+import app
+from s2a import Sketch2Anime
+from s2a.examples import example_hints, example_sketches
+from s2a.sketch import EMPTY_SKETCH_MESSAGE
+from tests.conftest import cartoon_face, face_sketch
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZE = app.CANVAS
+
+
+@pytest.fixture(scope="module")
+def handlers(tiny_weights, tmp_path_factory) -> app.Handlers:
+    pipe = Sketch2Anime.from_pretrained(tiny_weights)
+    return app.Handlers(pipe, downloads=tmp_path_factory.mktemp("downloads"))
+
+
+def rgba(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGBA")).copy()
+
+
+def sketch_payload(with_composite: bool = True) -> dict:
+    """A sketch pad payload: white paper, the drawing on a transparent layer."""
+    paper = np.full((SIZE, SIZE, 4), 255, np.uint8)  # (H, W, 4)
+    drawing = face_sketch(SIZE, brush=3)
+    layer = np.zeros((SIZE, SIZE, 4), np.uint8)
+    layer[..., 3] = 255 - np.asarray(drawing)  # black ink where drawn
+    composite = rgba(Image.alpha_composite(Image.fromarray(paper), Image.fromarray(layer)))
+    return {"background": paper, "layers": [layer],
+            "composite": composite if with_composite else None}
+
+
+def blank_payload() -> dict:
+    paper = np.full((SIZE, SIZE, 4), 255, np.uint8)
+    return {"background": paper, "layers": [np.zeros((SIZE, SIZE, 4), np.uint8)],
+            "composite": paper.copy()}
+
+
+def hint_payload(size: tuple[int, int] = (SIZE, SIZE), colour=(242, 211, 107)) -> dict:
+    """A hint pad payload: the faint sketch as background, one painted stroke on the layer."""
+    width, height = size
+    background = rgba(app.faint_sketch(face_sketch(SIZE)).resize(size))
+    layer = np.zeros((height, width, 4), np.uint8)
+    layer[height // 8 : height // 4, width // 4 : 3 * width // 4] = (*colour, 255)
+    composite = rgba(Image.alpha_composite(Image.fromarray(background), Image.fromarray(layer)))
+    return {"background": background, "layers": [layer], "composite": composite}
+
+
+def error_message(excinfo) -> str:
+    return excinfo.value.message
+
+
+# ---------------------------------------------------------------------------
+# Payload readers
+# ---------------------------------------------------------------------------
+
+
+def test_hints_are_only_the_painted_layer():
+    hints = app.hints_from_payload(hint_payload())
+    alpha = np.asarray(hints)[..., 3]
+    assert hints.mode == "RGBA" and hints.size == (SIZE, SIZE)
+    # Only the stroke is hinted: the faint sketch underneath is not part of the hints.
+    assert (alpha > 0).sum() == (SIZE // 8) * (SIZE // 2)
+    assert set(map(tuple, np.asarray(hints)[alpha > 0][:, :3])) == {(242, 211, 107)}
+
+
+def test_unpainted_hint_pad_is_no_hints():
+    payload = hint_payload()
+    assert app.hints_from_payload({**payload, "layers": []}) is None
+    assert app.hints_from_payload({**payload, "layers": [np.zeros((SIZE, SIZE, 4), np.uint8)]}) \
+        is None
+    assert app.hints_from_payload(None) is None
+
+
+def test_sketch_without_composite_is_flattened():
+    with_composite = app.sketch_from_payload(sketch_payload(True))
+    without = app.sketch_from_payload(sketch_payload(False))
+    assert np.abs(np.asarray(with_composite.convert("L"), np.int16)
+                  - np.asarray(without.convert("L"), np.int16)).max() <= 1
+
+
+def test_plain_images_and_paths_are_accepted(tmp_path):
+    path = tmp_path / "sketch.png"
+    face_sketch(128).save(path)
+    assert app.sketch_from_payload(str(path)).size == (128, 128)
+    assert app.sketch_from_payload(face_sketch(64)).size == (64, 64)
+    assert app.sketch_from_payload(np.asarray(face_sketch(32))).size == (32, 32)
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="could not be read"):
+        app.load_image(str(tmp_path / "broken.png"), "sketch")
+
+
+# ---------------------------------------------------------------------------
+# Generate
+# ---------------------------------------------------------------------------
+
+
+def test_generate_from_editor_payloads(handlers):
+    face, projected, gallery, report, path = handlers.generate(
+        sketch_payload(), hint_payload(), 1.0, 10.0, 0.0  # sliders may send floats
+    )
+    assert face.mode == "RGB" and face.size == (app.FACE_DISPLAY, app.FACE_DISPLAY)
+    assert projected.size == (app.SKETCH_DISPLAY, app.SKETCH_DISPLAY)
+    assert len(gallery) == 10
+    image, caption = gallery[0]
+    assert image.size == (app.NEIGHBOR_DISPLAY, app.NEIGHBOR_DISPLAY)
+    assert caption.startswith("#") and ":" in caption
+    weights = [float(c.split(": ")[1]) for _, c in gallery]
+    assert sum(weights) == pytest.approx(1.0, abs=0.05)
+    assert "blonde hair" in report
+    assert "of 1 hint colours followed" in report
+    with Image.open(path) as saved:
+        assert saved.format == "PNG" and saved.size == face.size
+
+
+def test_generate_without_hints(handlers):
+    *_, report, _ = handlers.generate(sketch_payload(False), None, 0.0, 3, 7)
+    assert "no colour hints" in report
+
+
+def test_hint_layer_of_another_size(handlers):
+    face, *_, report, _ = handlers.generate(sketch_payload(), hint_payload((300, 200)),
+                                            0.5, 4, 1)
+    assert face.size == (app.FACE_DISPLAY, app.FACE_DISPLAY)
+    assert "of 1 hint colours followed" in report
+
+
+@pytest.mark.parametrize("payload", [None, blank_payload(),
+                                     {"background": None, "layers": [], "composite": None}])
+def test_empty_canvas_is_a_gradio_error(handlers, payload):
+    with pytest.raises(gr.Error) as excinfo:
+        handlers.generate(payload, None, 1.0, 10, 0)
+    assert error_message(excinfo) == EMPTY_SKETCH_MESSAGE
+
+
+def test_hints_without_sketch_is_a_gradio_error(handlers):
+    with pytest.raises(gr.Error) as excinfo:
+        handlers.generate(blank_payload(), hint_payload(), 1.0, 10, 0)
+    assert error_message(excinfo) == EMPTY_SKETCH_MESSAGE
+
+
+@pytest.mark.parametrize("refine, k, seed, words", [
+    (1.5, 10, 0, "refine"), (1.0, 0, 0, "k (neighbours)"), (1.0, 10.5, 0, "k"),
+    (1.0, 10, -1, "seed"),
+])
+def test_bad_knobs_are_gradio_errors(handlers, refine, k, seed, words):
+    with pytest.raises(gr.Error) as excinfo:
+        handlers.generate(sketch_payload(), None, refine, k, seed)
+    assert words in error_message(excinfo)
+
+
+def test_api_handler_takes_plain_images(handlers, tmp_path):
+    path = tmp_path / "sketch.png"
+    face_sketch(200).save(path)
+    face, *_ = handlers.generate_api(str(path), None, 1.0, 10, 0)
+    assert face.size == (app.FACE_DISPLAY, app.FACE_DISPLAY)
+    face, *_ = handlers.generate_api(face_sketch(100), example_hints("smiling"), 0.3, 5, 2)
+    assert face.mode == "RGB"
+    with pytest.raises(gr.Error) as excinfo:  # an opaque RGB "hint layer"
+        handlers.generate_api(face_sketch(100), Image.new("RGB", (50, 50), "red"), 1.0, 10, 0)
+    assert "RGBA" in error_message(excinfo)
+
+
+def test_live_mode_skips_instead_of_failing(handlers):
+    skipped = handlers.generate_live(False, sketch_payload(), None, 1.0, 10, 0)
+    assert skipped == (gr.skip(),) * 5
+    assert handlers.generate_live(True, blank_payload(), None, 1.0, 10, 0) == (gr.skip(),) * 5
+    face, *_ = handlers.generate_live(True, sketch_payload(), hint_payload(), 1.0, 10, 0)
+    assert face.size == (app.FACE_DISPLAY, app.FACE_DISPLAY)
+
+
+# ---------------------------------------------------------------------------
+# Filling the pads
+# ---------------------------------------------------------------------------
+
+
+def test_start_from_a_picture(handlers, tmp_path):
+    path = tmp_path / "picture.png"
+    picture = cartoon_face(np.random.default_rng(3), size=96)
+    Image.fromarray(picture).resize((400, 300), Image.BICUBIC).save(path)  # not square
+    sketch_value, hint_value = handlers.picture_to_sketch(str(path), hint_payload())
+    background, (layer,) = sketch_value["background"], sketch_value["layers"]
+    assert background.size == (SIZE, SIZE) and layer.size == (SIZE, SIZE)
+    ink = np.asarray(layer)
+    assert layer.mode == "RGBA" and (ink[..., :3] == 0).all()  # black ink, erasable layer
+    assert 0.005 < (ink[..., 3] > 127).mean() < 0.3  # lines, not a filled picture
+    assert (ink[:40, :, 3] == 0).all()  # the 4:3 picture is letterboxed on the square canvas
+    # The hint pad shows the new sketch faintly and keeps what was painted.
+    grey = np.asarray(hint_value["background"].convert("L"))
+    assert grey.min() >= round(255 * (1 - app.FAINT)) - 1 and grey.min() < 250
+    assert np.asarray(hint_value["layers"][0])[..., 3].any()
+    # What the pad sends back generates a face.
+    payload = {"background": rgba(background), "layers": [np.asarray(layer)], "composite": None}
+    face, *_ = handlers.generate(payload, None, 1.0, 10, 0)
+    assert face.size == (app.FACE_DISPLAY, app.FACE_DISPLAY)
+
+
+def test_upload_a_sketch(handlers, tmp_path):
+    path = tmp_path / "sketch.png"
+    Image.fromarray(255 - np.asarray(face_sketch(256))).save(path)  # light lines on black
+    sketch_value, hint_value = handlers.upload_sketch(str(path), None)
+    alpha = np.asarray(sketch_value["layers"][0])[..., 3]
+    assert alpha.shape == (SIZE, SIZE) and 0.01 < (alpha > 127).mean() < 0.3
+    (empty,) = hint_value["layers"]  # a transparent layer to paint on
+    assert empty.size == (SIZE, SIZE) and not np.asarray(empty)[..., 3].any()
+    with pytest.raises(gr.Error):
+        (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
+        handlers.upload_sketch(str(tmp_path / "bad.png"), None)
+
+
+def test_faint_sketch_follows_the_sketch(handlers):
+    hints = hint_payload()
+    updated = handlers.show_sketch_under_hints(sketch_payload(), {**hints, "background": None})
+    assert updated["layers"][0] is hints["layers"][0]  # painted hints are kept
+    grey = np.asarray(updated["background"].convert("L"))
+    assert 255 * (1 - app.FAINT) - 2 <= grey.min() < 240  # faint, but there
+    # The same sketch again: leave the hint pad alone.
+    shown = {**hints, "background": rgba(updated["background"])}
+    assert handlers.show_sketch_under_hints(sketch_payload(), shown) == gr.skip()
+    # A single short stroke is a change too.
+    paper = np.full((SIZE, SIZE, 4), 255, np.uint8)
+    stroke = paper.copy()
+    stroke[200:203, 200:260, :3] = 0
+    blank_shown = {"background": rgba(app.faint_sketch(None)), "layers": [], "composite": None}
+    updated = handlers.show_sketch_under_hints({"background": paper, "layers": [],
+                                                "composite": stroke}, blank_shown)
+    assert np.asarray(updated["background"].convert("L"))[201, 230] < 200
+    assert len(updated["layers"]) == 1  # an empty layer to paint on
+
+
+def test_examples():
+    sketches = example_sketches()
+    assert len(sketches) >= 4
+    for name, sketch in sketches.items():
+        assert sketch.mode == "L" and sketch.size == (512, 512)
+        ink = np.asarray(sketch) < 128
+        assert 0.01 < ink.mean() < 0.15, name
+        hints = example_hints(name)
+        assert hints.mode == "RGBA" and hints.size == (512, 512)
+        alpha = np.asarray(hints)[..., 3]
+        assert set(np.unique(alpha)) == {0, 255}
+    with pytest.raises(ValueError, match="No example"):
+        example_hints("nope")
+
+
+def test_load_example(handlers):
+    names = list(app.EXAMPLES)
+    sketch_value, hint_value = handlers.load_example(gr.SelectData(None, {"index": 1,
+                                                                          "value": None}))
+    assert np.asarray(sketch_value["layers"][0])[..., 3].any()
+    expected = np.asarray(example_hints(names[1]))[..., 3] > 0
+    assert ((np.asarray(hint_value["layers"][0])[..., 3] > 0) == expected).all()
+
+
+# ---------------------------------------------------------------------------
+# The hint report
+# ---------------------------------------------------------------------------
+
+
+def test_hint_report_on_a_known_case():
+    image = np.zeros((64, 64, 3), np.uint8)
+    image[:, :32] = (200, 30, 30)  # left half red
+    image[:, 32:] = (30, 60, 200)  # right half blue
+    hints = np.zeros((128, 128, 4), np.uint8)  # another size than the image
+    hints[10:40, 10:40] = (200, 30, 30, 255)  # red wanted on red: followed
+    hints[60:100, 80:120] = (40, 200, 60, 255)  # green wanted on blue: not followed
+    hints[120:122, 0:2] = (1, 2, 3, 255)  # 4 px of brush noise: ignored
+    hints[0:5, 100:110] = (255, 255, 0, 60)  # faint brush edge: ignored
+    checks = app.check_hints(Image.fromarray(image), Image.fromarray(hints, "RGBA"))
+    assert [c.wanted for c in checks] == [(40, 200, 60), (200, 30, 30)]  # largest first
+    green, red = checks
+    assert red.got == (200, 30, 30) and red.delta_e == pytest.approx(0.0, abs=1e-6)
+    assert red.followed and red.pixels == 900
+    assert green.got == (30, 60, 200) and green.delta_e > 30 and not green.followed
+    report = app.format_hint_report(checks)
+    assert "1 of 2 hint colours followed" in report
+    assert "`#28c83c`" in report and "not followed" in report
+    assert "no colour hints" in app.format_hint_report([])
+    assert app.check_hints(Image.fromarray(image), None) == []
+
+
+def test_hint_report_pads_like_a_non_square_sketch():
+    image = np.zeros((40, 40, 3), np.uint8)
+    image[:10] = 255  # the top padding band of a wide sketch is white in this "face"
+    hints = np.zeros((20, 40, 4), np.uint8)  # over a 2:1 sketch: padded to 40 x 40
+    hints[:, :] = (0, 0, 0, 255)  # black wanted everywhere on the sketch
+    (check,) = app.check_hints(Image.fromarray(image), Image.fromarray(hints, "RGBA"), (80, 40))
+    assert check.got == (0, 0, 0)  # the padding band (white) is not under the hints
+
+
+# ---------------------------------------------------------------------------
+# A real server
+# ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app(weights: str, timeout: float = 180.0):
+    """Start `python app.py` on a free port with `weights`; yield its URL; stop it."""
+    port = free_port()
+    env = {**os.environ, "S2A_WEIGHTS": weights, "GRADIO_SERVER_NAME": "127.0.0.1",
+           "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False",
+           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "PYTHONUNBUFFERED": "1"}
+    log = open(Path(weights).parent / f"app-{port}.log", "w+")
+    process = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
+                               stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"app.py exited with {process.returncode}:\n{log.read()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url + "config", timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"app.py did not answer on {url} within {timeout:.0f} s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.mark.slow
+def test_real_server_generate_endpoint(tiny_weights, tmp_path):
+    from gradio_client import Client, handle_file
+
+    sketch = tmp_path / "sketch.png"
+    face_sketch(256).save(sketch)
+    blank = tmp_path / "blank.png"
+    Image.new("L", (64, 64), 255).save(blank)
+    with running_app(tiny_weights) as url:
+        client = Client(url, verbose=False)
+        result = client.predict(handle_file(str(sketch)), None, 1.0, 10, 0,
+                                api_name="/generate")
+        with Image.open(result[0]) as face:
+            assert face.size == (app.FACE_DISPLAY, app.FACE_DISPLAY) and face.mode == "RGB"
+        hints = tmp_path / "hints.png"
+        example_hints("round face").save(hints)
+        result = client.predict(handle_file(str(sketch)), handle_file(str(hints)), 0.5, 3, 1,
+                                api_name="/generate")
+        assert "hint colours followed" in result[3]
+        with pytest.raises(Exception, match="The sketch is empty"):
+            client.predict(handle_file(str(blank)), None, 1.0, 10, 0, api_name="/generate")
+        # The server survives bad input.
+        result = client.predict(handle_file(str(sketch)), None, 1.0, 10, 0, api_name="/generate")
+        assert Path(result[0]).is_file()
