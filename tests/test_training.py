@@ -44,6 +44,7 @@ def test_autoencoder_step_writes_a_complete_run(stage1):
     assert json.loads((stage1 / "config.json").read_text())["model_config"]["latent_dim"] == 16
     metrics = read_metrics(stage1)
     assert [m["step"] for m in metrics] == [1, 2] and np.isfinite(metrics[-1]["loss"])
+    assert metrics[-1]["images_per_s"] > 0  # throughput between two log lines
     assert len(list((stage1 / "samples").glob("*.png"))) == 2
 
 

@@ -149,6 +149,9 @@ class Run:
         self.folder = Path(folder)
         self.context = context
         self.started = time.perf_counter()
+        # Images per optimisation step over all processes, for the throughput in the log.
+        self.images_per_step = int(config.get("batch_size", 0)) * context.world_size
+        self._last = None  # (step, time) of the previous log line
         if context.is_main:
             (self.folder / "samples").mkdir(parents=True, exist_ok=True)
             (self.folder / "config.json").write_text(json.dumps(config, indent=2, default=str))
@@ -156,7 +159,12 @@ class Run:
     def log(self, step: int, **metrics: float) -> None:
         if not self.context.is_main:
             return
-        record = {"step": step, "seconds": round(time.perf_counter() - self.started, 1)}
+        now = time.perf_counter()
+        record = {"step": step, "seconds": round(now - self.started, 1)}
+        if self._last is not None and step > self._last[0] and self.images_per_step:
+            rate = (step - self._last[0]) * self.images_per_step / (now - self._last[1])
+            record["images_per_s"] = round(rate, 1)
+        self._last = (step, now)
         record.update({k: round(float(v), 5) for k, v in metrics.items()})
         with open(self.folder / "metrics.jsonl", "a") as handle:
             handle.write(json.dumps(record) + "\n")
