@@ -43,6 +43,7 @@ SOLID_ALPHA = 128  # hint pixels at least this opaque define the hint colours
 # "Start from a picture": upscaled grey above PEN_LIGHT is paper, below PEN_DARK full ink.
 PEN_LIGHT, PEN_DARK = 170.0, 90.0
 KEEP_DOWNLOADS = 64  # result PNGs kept on disk for the download button
+MAX_UPLOAD_BYTES = 20 * 10**6  # an uploaded picture file; a 4096x4096 PNG is rarely more
 
 PALETTE = {
     "black hair": "#1f1d24",
@@ -78,10 +79,21 @@ def load_image(value, what: str) -> Image.Image | None:
         return None
     if isinstance(value, (str, os.PathLike)):
         try:
+            size = os.path.getsize(value)
+        except OSError as error:
+            raise ValueError(f"The {what} file could not be read: upload a PNG or JPEG "
+                             f"({type(error).__name__}).") from error
+        if size > MAX_UPLOAD_BYTES:
+            raise ValueError(f"The {what} file is too large ({size / 1e6:.0f} MB): upload a "
+                             f"picture of at most {MAX_UPLOAD_BYTES // 10**6} MB.")
+        try:
             with Image.open(value) as opened:
+                as_pil_image(opened, what)  # the pixel cap, before anything is decoded
                 opened.load()
                 return as_pil_image(opened, what)
-        except (OSError, Image.DecompressionBombError) as error:
+        except ValueError:
+            raise
+        except Exception as error:  # a decoder may fail in many ways on a damaged file
             raise ValueError(f"The {what} could not be read as an image: upload a PNG or "
                              f"JPEG ({type(error).__name__}).") from error
     return as_pil_image(value, what)
@@ -94,7 +106,7 @@ def sketch_from_payload(value) -> Image.Image | None:
         if composite is not None:
             return composite
         background = load_image(value.get("background"), "sketch")
-        layers = [load_image(layer, "sketch") for layer in value.get("layers") or []]
+        layers = [load_image(layer, "sketch") for layer in payload_layers(value)]
         return flatten([background, *layers])
     return load_image(value, "sketch")
 
@@ -107,7 +119,7 @@ def hints_from_payload(value) -> Image.Image | None:
     can say what is wrong with it.
     """
     if isinstance(value, dict):
-        layers = [load_image(layer, "hint layer") for layer in value.get("layers") or []]
+        layers = [load_image(layer, "hint layer") for layer in payload_layers(value)]
         layers = [layer.convert("RGBA") for layer in layers if layer is not None]
         if not layers:
             return None
@@ -116,6 +128,15 @@ def hints_from_payload(value) -> Image.Image | None:
             painted = Image.alpha_composite(painted, layer.resize(painted.size, Image.NEAREST))
         return painted if painted.getchannel("A").getextrema()[1] > 0 else None
     return load_image(value, "hint layer")
+
+
+def payload_layers(value: dict) -> list:
+    """The "layers" list of an editor payload ([] when missing); ValueError if not a list."""
+    layers = value.get("layers") or []
+    if not isinstance(layers, (list, tuple)):
+        raise ValueError(f"The editor's layers must be a list of images, got "
+                         f"{type(layers).__name__}: send the ImageEditor value unchanged.")
+    return list(layers)
 
 
 def flatten(images: list[Image.Image | None]) -> Image.Image | None:
@@ -189,7 +210,7 @@ def hint_layers(hint_value) -> list:
     """The painted layers of a hint pad payload, as they are (to put them back unchanged)."""
     if not isinstance(hint_value, dict):
         return []
-    return [layer for layer in hint_value.get("layers") or [] if layer is not None]
+    return [layer for layer in payload_layers(hint_value) if layer is not None]
 
 
 def empty_layer() -> Image.Image:
@@ -297,6 +318,14 @@ def swatch(colour: str) -> str:
 # ---------------------------------------------------------------------------
 
 
+def modified_time(path: Path) -> float:
+    """A file's mtime; 0 once gone (a concurrent request may delete it meanwhile)."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 class Handlers:
     """The app's callbacks around one loaded pipeline (plain methods, easy to test)."""
 
@@ -327,7 +356,7 @@ class Handlers:
 
     def save_png(self, face: Image.Image) -> str:
         """Write the face as a PNG for the download button; keep the latest few files."""
-        old = sorted(self.downloads.glob("*/sketch2anime.png"), key=lambda p: p.stat().st_mtime)
+        old = sorted(self.downloads.glob("*/sketch2anime.png"), key=modified_time)
         for path in old[: max(0, len(old) - KEEP_DOWNLOADS + 1)]:
             with contextlib.suppress(OSError):  # a concurrent request got there first
                 path.unlink()
@@ -564,8 +593,50 @@ def build_demo(pipe: Sketch2Anime) -> gr.Blocks:
     return demo
 
 
+def env_int(name: str, default: int) -> int:
+    """A positive integer setting from the environment (queue size, concurrency)."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise SystemExit(f"Cannot start Sketch2Anime: {name}={value!r} must be a whole "
+                         "number of at least 1.")
+    return int(value)
+
+
+def save_pil_to_cache_atomically(img: Image.Image, cache_dir: str, name: str = "image",
+                                 format: str = "webp") -> str:
+    """Gradio's processing_utils.save_pil_to_cache, without rewriting a file being served.
+
+    Gradio names a cached image by the hash of its bytes and rewrites it in place on every
+    save, so when two requests produce the same image at once (the same example, the same
+    neighbour thumbnails) one truncates the file while the other's browser downloads it
+    and gets an empty body. Here an existing file is left alone and a new one appears
+    whole (written aside, then renamed), as Gradio already does for files it copies.
+    """
+    from gradio import processing_utils
+
+    data = processing_utils.encode_pil_to_bytes(img, format)
+    folder = Path(cache_dir) / processing_utils.hash_bytes(data)
+    folder.mkdir(exist_ok=True, parents=True)
+    path = (folder / f"{name}.{format}").resolve()
+    if path.exists():
+        with contextlib.suppress(OSError):
+            os.utime(path)  # handed out again: delete_cache ages files by ctime
+        return str(path)
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return str(path)
+
+
 def main() -> None:
     """Load the model once and serve the app on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT."""
+    concurrency = env_int("S2A_CONCURRENCY", 2)  # requests the model runs at once
+    max_queue = env_int("S2A_MAX_QUEUE", 32)  # requests waiting beyond those
     started = time.perf_counter()
     try:
         pipe = Sketch2Anime.from_pretrained()  # weights/, or $S2A_WEIGHTS ($S2A_REVISION)
@@ -573,8 +644,11 @@ def main() -> None:
         raise SystemExit(f"Cannot start Sketch2Anime: {error}\nPoint S2A_WEIGHTS at a weights "
                          "folder or a Hub repo id, or train the weights (see README).") from error
     print(f"Loaded Sketch2Anime ({pipe.resolution} px) in {time.perf_counter() - started:.1f} s")
+    gr.processing_utils.save_pil_to_cache = save_pil_to_cache_atomically
     demo = build_demo(pipe)
-    demo.queue(default_concurrency_limit=2, max_size=32)
+    # A full queue answers "Queue is full! Please try again." (HTTP 503) at once instead
+    # of piling up work; the load test (python -m s2a.loadtest --overload) checks it.
+    demo.queue(default_concurrency_limit=concurrency, max_size=max_queue)
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

@@ -11,6 +11,9 @@ from PIL import Image
 
 # 4096 x 4096 covers any canvas or photo people upload; more is a mistake or an attack.
 MAX_PIXELS = 4096 * 4096
+MAX_SIDE = 4096  # per side too: a 16,777,216 x 1 strip would be padded to a 10^14 px square
+# Premultiplied grey+alpha and CIELAB: PIL converts them only to these.
+_CONVERTIBLE = {"La": "LA", "LAB": "RGB"}
 
 
 def as_pil_image(image, what: str = "image") -> Image.Image:
@@ -30,11 +33,13 @@ def as_pil_image(image, what: str = "image") -> Image.Image:
     width, height = image.size
     if width < 1 or height < 1:
         raise ValueError(f"The {what} is empty (0 pixels): draw or upload a picture.")
-    if width * height > MAX_PIXELS:
+    if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
         raise ValueError(
             f"The {what} is too large ({width}x{height} pixels): "
-            f"use a picture of at most {MAX_PIXELS:,} pixels (e.g. 4096x4096)."
+            f"use a picture of at most {MAX_SIDE}x{MAX_SIDE} pixels."
         )
+    if image.mode in _CONVERTIBLE:  # modes PIL cannot convert to L/RGB(A) directly
+        image = image.convert(_CONVERTIBLE[image.mode])
     return image
 
 

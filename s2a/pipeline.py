@@ -21,7 +21,7 @@ from PIL import Image
 from s2a.hints import hints_to_tensor
 from s2a.images import as_pil_image
 from s2a.models import Generator, SketchAutoencoder
-from s2a.projection import LatentBank, refine_latent
+from s2a.projection import LatentBank, _exact_search, lle_weights, refine_latent
 from s2a.sketch import normalize_sketch
 
 BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
@@ -29,6 +29,7 @@ AUTOENCODER_DIR, GENERATOR_DIR, BANK_DIR = "autoencoder", "generator", "bank"
 REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 MAX_K = 64
 MAX_SEED = 2**32 - 1
+MAX_PADDED_SIDE = 4096  # a hint layer padded like a very non-square sketch stays this small
 # How far a non-zero seed moves the neighbour weights towards a random mix of the same
 # neighbours: variations stay on the local patch of professional sketches.
 SEED_VARIATION = 0.35
@@ -76,11 +77,21 @@ class Sketch2Anime:
         Face cache, and read from that cache when offline (`HF_HUB_OFFLINE=1`). With no
         `source`, `$S2A_WEIGHTS` and `$S2A_REVISION` choose the weights if set. Raises
         ValueError when the weights cannot be found or are incomplete.
+
+        Integrity: a folder's `manifest.json` (SHA-256 and size of every weights file, see
+        `s2a.manifest`) is verified before anything is read. The bundled weights and Hub
+        repos must carry one; a local folder without one (an old export, hand-made test
+        weights) loads unverified.
         """
+        # Imported here so `python -m s2a.manifest` does not find itself already imported.
+        from s2a.manifest import MANIFEST, verify_manifest
+
         folder = resolve_weights(source, revision)
         for part in (AUTOENCODER_DIR, GENERATOR_DIR, BANK_DIR):
             if not (folder / part).is_dir():
                 raise ValueError(f"{folder} is not a Sketch2Anime weights folder: no {part}/.")
+        if (folder / MANIFEST).is_file() or folder.resolve() == BUNDLED_WEIGHTS.resolve():
+            verify_manifest(folder)  # Hub repos: resolve_weights required the manifest
         # huggingface_hub prints a line per local load; the app's log does not need them.
         with contextlib.redirect_stdout(io.StringIO()):
             autoencoder = SketchAutoencoder.from_pretrained(folder / AUTOENCODER_DIR)
@@ -106,14 +117,53 @@ class Sketch2Anime:
         """
         refine, k, seed = check_arguments(refine, k, seed, len(self.bank))
         sketch = as_pil_image(sketch, "sketch")
-        sketch_input = normalize_sketch(sketch, self.resolution)  # (R, R), 1 = paper
+        sketch_input = self.sketch_tensor(sketch)  # (1, 1, R, R), 1 = paper
         hint_input = self.hints_tensor(hints, sketch.size)  # (4, R, R)
 
-        images, latents, neighbors = self.generate(
-            self._batch(sketch_input[None]), hint_input[None], refine, k, seed
-        )
-        projected_sketch = self.autoencoder.decode(latents)[0, 0]  # (R, R)
-        return GenerationResult(to_pil_rgb(images[0]), to_pil_grey(projected_sketch), neighbors[0])
+        images, latents, neighbors = self.generate(sketch_input, hint_input[None], refine, k, seed)
+        return self.to_result(images[0], self.decode_projected(latents)[0], neighbors[0])
+
+    # The stages of one call, in order; `__call__` runs them and `s2a.bench` times them.
+
+    def sketch_tensor(self, sketch) -> torch.Tensor:
+        """Stage 1: a user's sketch (PIL image) -> (1, 1, R, R) model input, 1 = paper."""
+        return self._batch(normalize_sketch(sketch, self.resolution)[None])
+
+    def encode(self, sketches: torch.Tensor) -> np.ndarray:
+        """Stage 3: (B, 1, R, R) sketches -> (B, d) float32 latents."""
+        return self.autoencoder.encode(sketches.to(self.device)).cpu().numpy()
+
+    def search(self, latent: np.ndarray, k: int) -> np.ndarray:
+        """Stage 4: (k,) int64 bank rows of the k nearest neighbours of one (d,) latent."""
+        _, indices = self.bank.search(latent, k)  # (k,)
+        if (indices < 0).any():
+            # The approximate index came up short; an exact scan is cheap for one query.
+            indices = _exact_search(self.bank.latents, latent, len(indices))
+        return indices
+
+    def solve(
+        self, latent: np.ndarray, indices: np.ndarray, refine: float, seed: int
+    ) -> tuple[np.ndarray, list[tuple[int, float]]]:
+        """Stage 5: constrained least squares over the neighbours, seed variation, refine.
+
+        Returns the refined (d,) float32 latent and the (bank_index, weight) pairs.
+        """
+        neighbors = self.bank.latents[indices]  # (k, d)
+        weights = vary_weights(lle_weights(latent, neighbors, self.bank.reg), seed)
+        projected = weights.astype(np.float64) @ neighbors
+        refined = refine_latent(latent, projected.astype(np.float32), refine)
+        return refined, [(int(i), float(w)) for i, w in zip(indices, weights)]
+
+    def decode_projected(self, latents: torch.Tensor) -> torch.Tensor:
+        """Stage 7: (B, d) refined latents -> (B, R, R) projected sketches in [0, 1]."""
+        return self.autoencoder.decode(latents)[:, 0]
+
+    @staticmethod
+    def to_result(
+        image: torch.Tensor, projected_sketch: torch.Tensor, neighbors: list[tuple[int, float]]
+    ) -> GenerationResult:
+        """Stage 8: (3, R, R) image and (R, R) sketch tensors -> PIL images in a result."""
+        return GenerationResult(to_pil_rgb(image), to_pil_grey(projected_sketch), neighbors)
 
     @torch.no_grad()
     def generate(
@@ -125,14 +175,12 @@ class Sketch2Anime:
         Returns (images (B, 3, R, R) in [0, 1], refined latents (B, d), neighbours per item).
         Arguments are not validated here; `__call__` does that for user input.
         """
-        latents = self.autoencoder.encode(sketches.to(self.device)).cpu().numpy()  # (B, d)
+        latents = self.encode(sketches)  # (B, d)
         refined, neighbors = [], []
         for latent in latents:
-            projection = self.bank.project(latent, k=k)
-            weights = vary_weights(projection.weights, seed)
-            projected = weights.astype(np.float64) @ self.bank.latents[projection.indices]
-            refined.append(refine_latent(latent, projected.astype(np.float32), refine))
-            neighbors.append([(int(i), float(w)) for i, w in zip(projection.indices, weights)])
+            z, pairs = self.solve(latent, self.search(latent, k), refine, seed)
+            refined.append(z)
+            neighbors.append(pairs)
         z = torch.from_numpy(np.stack(refined)).to(self.device)  # (B, d)
         images = self.generator(z, hints.to(self.device))  # (B, 3, R, R)
         return images, z, neighbors
@@ -169,7 +217,7 @@ HUB_ALLOW_PATTERNS = (
 HUB_REQUIRED_FILES = (
     f"{AUTOENCODER_DIR}/config.json", f"{AUTOENCODER_DIR}/model.safetensors",
     f"{GENERATOR_DIR}/config.json", f"{GENERATOR_DIR}/model.safetensors",
-    f"{BANK_DIR}/bank_latents.safetensors",
+    f"{BANK_DIR}/bank_latents.safetensors", "manifest.json",
 )
 _TRUE = {"1", "ON", "YES", "TRUE"}
 
@@ -291,6 +339,18 @@ def pad_like_sketch(hints: np.ndarray, sketch_size: tuple[int, int]) -> np.ndarr
     if width == height:
         return hints
     h, w = hints.shape[:2]
+    # A sketch far wider than tall (or the reverse) would pad a big layer into gigabytes:
+    # first thin the layer (nearest rows and columns) so the padded square's side stays
+    # near MAX_PADDED_SIDE; such a sliver covers a few model pixels anyway.
+    long_side = h * width / height if width > height else w * height / width
+    if long_side > MAX_PADDED_SIDE:
+        rows, cols = min(h, MAX_PADDED_SIDE), min(w, MAX_PADDED_SIDE)
+        if width > height:
+            rows = max(1, min(h, int(MAX_PADDED_SIDE * height / width)))
+        else:
+            cols = max(1, min(w, int(MAX_PADDED_SIDE * width / height)))
+        hints = hints[np.arange(rows) * h // rows][:, np.arange(cols) * w // cols]
+        h, w = rows, cols
     if width > height:
         pad = round((width - height) / 2 / height * h)
         return np.pad(hints, ((pad, pad), (0, 0), (0, 0)))

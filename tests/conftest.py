@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from s2a.manifest import write_manifest
 from s2a.models import (
     Generator,
     GeneratorConfig,
@@ -104,4 +105,5 @@ def tiny_weights(tmp_path_factory) -> str:
     SimpleGAN(configs["baseline"]).save_pretrained(folder / "baseline")
     latents = np.random.default_rng(0).standard_normal((40, TINY_LATENT)).astype(np.float32)
     LatentBank(latents).save(folder / "bank")
+    write_manifest(folder)  # as training.export does; Hub repos must carry one
     return str(folder)

@@ -298,7 +298,7 @@ def test_dry_run_lists_files_and_contacts_nothing(weights_copy, no_hub, capsys):
     expected = ["README.md", "autoencoder/config.json", "autoencoder/model.safetensors",
                 "generator/config.json", "generator/model.safetensors",
                 "baseline/config.json", "baseline/model.safetensors",
-                "bank/bank_latents.safetensors", "bank/bank.json"]
+                "bank/bank_latents.safetensors", "bank/bank.json", "manifest.json"]
     for name in expected:
         assert name in out
     assert "notes.txt" not in out and "metrics.jsonl" not in out

@@ -5,8 +5,10 @@
         --baseline runs/baseline/baseline --out weights/
 
 Layout: <out>/autoencoder/, <out>/generator/, <out>/baseline/ (config.json +
-model.safetensors each) and <out>/bank/ (latents + FAISS index). Each network is
-loaded (strictly) and saved again, so only the tensors the model needs are written.
+model.safetensors each), <out>/bank/ (latents + FAISS index) and, written last,
+<out>/manifest.json (SHA-256 and size of every file, checked by from_pretrained). Each
+network is loaded (strictly) and saved again, so only the tensors the model needs are
+written.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from s2a.manifest import MANIFEST, write_manifest
 from s2a.models import Generator, SimpleGAN, SketchAutoencoder
 from s2a.pipeline import AUTOENCODER_DIR, BANK_DIR, GENERATOR_DIR, Sketch2Anime
 from s2a.projection import LatentBank
@@ -61,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         print(f"Would export {pipe.resolution} px models and a bank of {len(pipe.bank)} to {out}")
         return 0
+    (out / MANIFEST).unlink(missing_ok=True)  # a stale manifest must not outlive its files
     for part in (AUTOENCODER_DIR, GENERATOR_DIR, BANK_DIR, BASELINE_DIR):
         shutil.rmtree(out / part, ignore_errors=True)
     export_network(SketchAutoencoder, args.autoencoder, out / AUTOENCODER_DIR, args.half)
@@ -68,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         export_network(SimpleGAN, args.baseline, out / BASELINE_DIR, args.half)
     pipe.bank.save(out / BANK_DIR)
+    write_manifest(out)  # last: SHA-256 and size of every file written above
     # The exported folder must load and run exactly as the app will use it.
     with torch.no_grad():
         Sketch2Anime.from_pretrained(out)

@@ -22,6 +22,7 @@ from pathlib import Path
 from huggingface_hub import HfApi, get_token
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
+from s2a.manifest import read_manifest
 from s2a.models import SimpleGAN
 from s2a.pipeline import HUB_ALLOW_PATTERNS, HUB_REQUIRED_FILES, REPO_ID, Sketch2Anime
 
@@ -88,10 +89,11 @@ def check_folder(folder: str | Path) -> list[str]:
     if missing:
         raise UploadError(
             f"{folder} is not a complete weights folder: missing {', '.join(missing)} "
-            "(write it with python -m training.export)."
+            "(write it with python -m training.export; an older export gets its manifest "
+            f"with python -m s2a.manifest write {folder})."
         )
     try:
-        Sketch2Anime.from_pretrained(folder)
+        Sketch2Anime.from_pretrained(folder)  # verifies manifest.json too
         if (folder / BASELINE_DIR).is_dir():
             # huggingface_hub prints a line per local load; the plan below is the output.
             with contextlib.redirect_stdout(io.StringIO()):
@@ -101,6 +103,13 @@ def check_folder(folder: str | Path) -> list[str]:
         raise UploadError(
             f"{folder} does not load as a Sketch2Anime pipeline ({type(error).__name__}: {first})."
         ) from error
+    # Every listed file must go up, or the Hub copy would fail its own verification.
+    unsent = sorted(set(read_manifest(folder)) - set(upload_files(folder)))
+    if unsent:
+        raise UploadError(
+            f"{folder}/manifest.json lists files the Hub upload leaves out ({', '.join(unsent)}): "
+            "move them out of the folder and write the manifest again."
+        )
     return upload_files(folder)
 
 

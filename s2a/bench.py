@@ -1,0 +1,389 @@
+"""Latency, cold start, memory and bank-scaling benchmarks of the pipeline (CPU).
+
+    python -m s2a.bench                      # default weights, 200 calls, 1 and 2 threads
+    python -m s2a.bench --weights DIR --calls 500 --json
+    python -m s2a.bench --bank-size 10000,100000   # flat vs HNSW vs IVF on synthetic latents
+
+The stages are the pipeline's own methods (`Sketch2Anime.sketch_tensor`, `hints_tensor`,
+`encode`, `search`, `solve`, the generator, `decode_projected`, `to_result`), called in
+the order `__call__` calls them, so the bench times exactly the code users run. Input: a
+512x512 example sketch and its colour hints (`s2a.examples`), what the app's canvas sends.
+Timings are wall-clock per call: p50 and p95 over `--calls` calls after a warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+STAGES = (
+    "sketch",  # as_pil_image + normalize_sketch (512 px -> 96 px)
+    "hints",  # RGBA hint layer -> (4, R, R) tensor
+    "encoder",
+    "knn_search",  # FAISS k-NN over the latent bank
+    "least_squares",  # LLE weights + seed variation + refine blend
+    "generator",
+    "decoder",  # the projected sketch shown to the user
+    "to_pil",  # tensors -> PIL images
+)
+DEFAULT_BANK_SIZES = (10_000, 100_000, 1_000_000)
+BANK_INDEX_TYPES = ("flat", "hnsw", "ivf")
+# Targets of the "Fast and unbreakable" issue, on the 2-core CPU at 96 px.
+TARGETS = {"end_to_end_p50_ms": 30.0, "overhead_ratio": 1.5, "first_image_s": 5.0,
+           "peak_rss_mb": 1024.0}
+
+
+def percentiles(seconds) -> dict[str, float]:
+    """p50 and p95 of a list of durations in seconds, in milliseconds."""
+    ms = np.asarray(seconds, dtype=np.float64) * 1e3
+    return {"p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95))}
+
+
+def example_input(name: str | None = None):
+    """(sketch, hints): a 512x512 example sketch and its RGBA hint layer."""
+    from s2a.examples import example_hints, example_sketches
+
+    sketches = example_sketches()
+    name = name or next(iter(sketches))
+    return sketches[name], example_hints(name)
+
+
+def set_threads(n: int) -> None:
+    """Torch intra-op threads and FAISS's OpenMP threads."""
+    import faiss
+    import torch
+
+    torch.set_num_threads(n)
+    faiss.omp_set_num_threads(n)
+
+
+def time_stages(pipe, sketch, hints, calls: int = 200, warmup: int = 20,
+                refine: float = 1.0, k: int = 10, seed: int = 0) -> dict:
+    """Per-stage and end-to-end timings of `pipe` on one input, at the current threads.
+
+    Returns {"stages": {stage: {p50_ms, p95_ms}}, "end_to_end": {...}, "generator": {...},
+    "overhead_ratio": end-to-end p50 / generator p50}.
+    """
+    import torch
+
+    from s2a.images import as_pil_image
+
+    times = {stage: [] for stage in STAGES}
+    with torch.no_grad():  # as __call__
+        for i in range(warmup + calls):
+            t0 = time.perf_counter()
+            image = as_pil_image(sketch, "sketch")
+            x = pipe.sketch_tensor(image)
+            t1 = time.perf_counter()
+            h = pipe.hints_tensor(hints, image.size)[None]
+            t2 = time.perf_counter()
+            latent = pipe.encode(x)[0]
+            t3 = time.perf_counter()
+            indices = pipe.search(latent, k)
+            t4 = time.perf_counter()
+            z, neighbors = pipe.solve(latent, indices, refine, seed)
+            z = torch.from_numpy(z[None]).to(pipe.device)
+            t5 = time.perf_counter()
+            images = pipe.generator(z, h.to(pipe.device))
+            t6 = time.perf_counter()
+            projected = pipe.decode_projected(z)
+            t7 = time.perf_counter()
+            pipe.to_result(images[0], projected[0], neighbors)
+            t8 = time.perf_counter()
+            if i >= warmup:
+                marks = (t0, t1, t2, t3, t4, t5, t6, t7, t8)
+                for stage, start, end in zip(STAGES, marks, marks[1:]):
+                    times[stage].append(end - start)
+    end_to_end = []
+    for i in range(warmup + calls):
+        start = time.perf_counter()
+        pipe(sketch, hints, refine=refine, k=k, seed=seed)
+        if i >= warmup:
+            end_to_end.append(time.perf_counter() - start)
+    stages = {stage: percentiles(values) for stage, values in times.items()}
+    e2e = percentiles(end_to_end)
+    return {
+        "stages": stages,
+        "stage_sum_p50_ms": sum(s["p50_ms"] for s in stages.values()),
+        "end_to_end": e2e,
+        "generator": stages["generator"],
+        "overhead_ratio": e2e["p50_ms"] / stages["generator"]["p50_ms"],
+    }
+
+
+_COLD_START = """
+import time, resource, sys
+t_import0 = time.time()
+from s2a import Sketch2Anime
+from s2a.examples import example_hints, example_sketches
+t_import = time.time()
+pipe = Sketch2Anime.from_pretrained(sys.argv[1])
+t_load = time.time()
+name, sketch = next(iter(example_sketches().items()))
+hints = example_hints(name)
+t_input = time.time()
+pipe(sketch, hints)
+t_first = time.time()
+for _ in range(int(sys.argv[2])):
+    pipe(sketch, hints)
+print(t_import0, t_import, t_load, t_input, t_first,
+      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def cold_start(weights: str | None, calls: int = 20) -> dict:
+    """Process start -> first image in a fresh `python -c`, and its peak RSS.
+
+    Seconds from just before the subprocess is spawned: `interpreter_s` (to the first
+    line of the script), `import_s` (importing s2a), `load_s` (from_pretrained),
+    `first_call_s` (the first image; drawing the example input is excluded), `total_s`
+    (spawn to first image, less drawing the input). `peak_rss_mb`: getrusage maxrss
+    after `calls` more calls.
+    """
+    from s2a.pipeline import BUNDLED_WEIGHTS
+
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    start = time.time()
+    out = subprocess.run(
+        [sys.executable, "-c", _COLD_START, str(weights or BUNDLED_WEIGHTS), str(calls)],
+        capture_output=True, text=True, check=True, env=env, cwd=root,
+    ).stdout.split()
+    t0, t_import, t_load, t_input, t_first, maxrss_kb = (float(v) for v in out[-6:])
+    return {
+        "interpreter_s": t0 - start,
+        "import_s": t_import - t0,
+        "load_s": t_load - t_import,
+        "first_call_s": t_first - t_input,
+        "total_s": (t_first - start) - (t_input - t_load),
+        "peak_rss_mb": maxrss_kb / 1024.0,
+    }
+
+
+def run_pipeline_bench(weights: str | None = None, calls: int = 200, warmup: int = 20,
+                       threads=(1, 2), cold: bool = True, cold_calls: int = 20) -> dict:
+    """The full pipeline report: stages per thread count, cold start and peak RSS."""
+    import faiss
+    import torch
+
+    from s2a.pipeline import Sketch2Anime
+
+    pipe = Sketch2Anime.from_pretrained(weights)
+    sketch, hints = example_input()
+    before = torch.get_num_threads(), faiss.omp_get_max_threads()
+    report = {
+        "weights": str(weights or "bundled"),
+        "resolution": pipe.resolution,
+        "bank_size": len(pipe.bank),
+        "bank_index": pipe.bank.index_type,
+        "input": f"{sketch.size[0]}x{sketch.size[1]} {sketch.mode} sketch + "
+                 f"{hints.size[0]}x{hints.size[1]} {hints.mode} hints",
+        "calls": calls,
+        "warmup": warmup,
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": {},
+    }
+    try:
+        for n in threads:
+            set_threads(n)
+            report["threads"][str(n)] = time_stages(pipe, sketch, hints, calls, warmup)
+    finally:
+        torch.set_num_threads(before[0])
+        faiss.omp_set_num_threads(before[1])
+    if cold:
+        report["cold_start"] = cold_start(weights, cold_calls)
+    report["targets"] = TARGETS
+    return report
+
+
+# --- bank scaling ------------------------------------------------------------------
+
+
+def synthetic_latents(n: int, d: int = 512, seed: int = 0, clusters: int = 256) -> np.ndarray:
+    """(n, d) float32 latents: a Gaussian mixture, clustered like encoded sketches."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, d)).astype(np.float32)
+    out = rng.standard_normal((n, d), dtype=np.float32)
+    out *= np.float32(0.6)
+    out += centres[rng.integers(0, clusters, n)]
+    return out
+
+
+def bench_bank(n: int, d: int = 512, index_types=BANK_INDEX_TYPES, queries: int = 200,
+               k: int = 10, threads: int | None = None) -> list[dict]:
+    """Build time, search p50/p95, recall@k against the exact result, project p50 per index."""
+    from s2a.projection import LatentBank
+
+    if threads:
+        set_threads(threads)
+    data = synthetic_latents(n + queries, d)
+    latents, probes = data[:n], data[n:]  # probes are fresh draws from the same mixture
+    rows, exact = [], None
+    for index_type in index_types:
+        start = time.perf_counter()
+        bank = LatentBank(latents, index_type)
+        build = time.perf_counter() - start
+        found, search_t, project_t = [], [], []
+        for z in probes:
+            t0 = time.perf_counter()
+            _, indices = bank.search(z, k)
+            t1 = time.perf_counter()
+            bank.project(z, k)
+            t2 = time.perf_counter()
+            found.append(indices)
+            search_t.append(t1 - t0)
+            project_t.append(t2 - t1)
+        found = np.stack(found)  # (queries, k)
+        if exact is None:
+            exact = found if index_type == "flat" else np.stack(
+                [bank.search(z, k)[1] for z in probes])
+        recall = np.mean([len(set(a) & set(b)) / k for a, b in zip(found, exact)])
+        search, project = percentiles(search_t), percentiles(project_t)
+        rows.append({
+            "n": n, "d": d, "index": index_type, "build_s": build,
+            "search_p50_ms": search["p50_ms"], "search_p95_ms": search["p95_ms"],
+            "recall_at_10": float(recall), "project_p50_ms": project["p50_ms"],
+            "memory_mb": latents.nbytes / 2**20,
+        })
+        del bank
+    return rows
+
+
+def run_bank_bench(sizes=DEFAULT_BANK_SIZES, index_types=BANK_INDEX_TYPES, queries: int = 200,
+                   threads: int | None = None) -> list[dict]:
+    """`bench_bank` at each size; the flat index comes first as the recall reference."""
+    order = ["flat"] + [t for t in index_types if t != "flat"]
+    rows = []
+    for n in sizes:
+        rows += bench_bank(n, index_types=order, queries=queries, threads=threads)
+    return rows
+
+
+# --- output ------------------------------------------------------------------------
+
+
+def format_report(report: dict) -> str:
+    """The pipeline report as a readable table."""
+    lines = [
+        f"Sketch2Anime bench: {report['weights']} at {report['resolution']} px, bank "
+        f"{report['bank_size']} ({report['bank_index']}), input {report['input']}",
+        f"{report['calls']} calls after {report['warmup']} warm-up, "
+        f"{report['cpu_count']} CPUs, torch {report['torch']}",
+        "",
+    ]
+    threads = list(report["threads"])
+    header = f"{'stage (ms)':<16}" + "".join(f"{f'{n} thr p50':>12}{f'{n} thr p95':>12}"
+                                              for n in threads)
+    lines += [header, "-" * len(header)]
+
+    def row(name, get):
+        cells = "".join(f"{get(r)['p50_ms']:>12.2f}{get(r)['p95_ms']:>12.2f}"
+                        for r in report["threads"].values())
+        return f"{name:<16}{cells}"
+
+    for stage in STAGES:
+        lines.append(row(stage, lambda r, s=stage: r["stages"][s]))
+    lines.append("-" * len(header))
+    lines.append(f"{'sum of stages':<16}" + "".join(
+        f"{r['stage_sum_p50_ms']:>12.2f}{'':>12}" for r in report["threads"].values()))
+    lines.append(row("end to end", lambda r: r["end_to_end"]))
+    lines.append(f"{'e2e/generator':<16}" + "".join(
+        f"{r['overhead_ratio']:>12.2f}{'':>12}" for r in report["threads"].values()))
+    cold = report.get("cold_start")
+    if cold:
+        lines += [
+            "",
+            f"cold start: interpreter {cold['interpreter_s']:.2f} s + import "
+            f"{cold['import_s']:.2f} s + load {cold['load_s']:.2f} s + first call "
+            f"{cold['first_call_s']:.2f} s = first image {cold['total_s']:.2f} s after "
+            "process start",
+            f"peak RSS: {cold['peak_rss_mb']:.0f} MB",
+        ]
+    t = report["targets"]
+    best = min(report["threads"].values(), key=lambda r: r["end_to_end"]["p50_ms"])
+    lines += [
+        "",
+        f"targets: e2e p50 <= {t['end_to_end_p50_ms']:.0f} ms "
+        f"(best {best['end_to_end']['p50_ms']:.1f}),"
+        f" e2e/generator <= {t['overhead_ratio']} ({best['overhead_ratio']:.2f}), first image <= "
+        f"{t['first_image_s']:.0f} s"
+        + (f" ({cold['total_s']:.2f}), peak RSS < {t['peak_rss_mb']:.0f} MB "
+           f"({cold['peak_rss_mb']:.0f})" if cold else ""),
+    ]
+    return "\n".join(lines)
+
+
+def format_bank(rows: list[dict]) -> str:
+    """The bank-scaling rows as a readable table."""
+    header = (f"{'N':>9} {'index':<6}{'build s':>9}{'search p50':>12}{'p95':>8}"
+              f"{'recall@10':>11}{'project p50':>13}")
+    lines = [header + "   (ms unless noted)", "-" * len(header)]
+    for r in rows:
+        lines.append(
+            f"{r['n']:>9} {r['index']:<6}{r['build_s']:>9.2f}{r['search_p50_ms']:>12.3f}"
+            f"{r['search_p95_ms']:>8.3f}{r['recall_at_10']:>11.3f}{r['project_p50_ms']:>13.3f}"
+        )
+    return "\n".join(lines)
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(float(v)) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bank sizes must be integers, got {text!r}") from None
+    if not sizes or min(sizes) < 20:
+        raise argparse.ArgumentTypeError("bank sizes must be integers >= 20")
+    return sizes
+
+
+def _threads(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"threads must be integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("threads must be >= 1")
+    return values
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--weights", default=None, help="weights folder (default: bundled)")
+    parser.add_argument("--calls", type=int, default=200, help="timed calls per thread count")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--threads", type=_threads, default=(1, 2), help="e.g. 1,2")
+    parser.add_argument("--no-cold", action="store_true", help="skip cold start and RSS")
+    parser.add_argument("--bank-size", type=_sizes, nargs="?", const=DEFAULT_BANK_SIZES,
+                        default=None, help="run the bank-scaling bench at these sizes "
+                        "(comma-separated; default 10000,100000,1000000) instead")
+    parser.add_argument("--index-types", default=",".join(BANK_INDEX_TYPES),
+                        help="bank bench indexes, e.g. flat,hnsw")
+    parser.add_argument("--queries", type=int, default=200, help="bank bench queries")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+    if args.calls < 1 or args.warmup < 0 or args.queries < 1:
+        parser.error("--calls and --queries must be >= 1, --warmup >= 0")
+    types = tuple(t for t in args.index_types.split(",") if t)
+    if not set(types) <= set(BANK_INDEX_TYPES):
+        parser.error(f"--index-types must be among {BANK_INDEX_TYPES}")
+
+    if args.bank_size:
+        rows = run_bank_bench(args.bank_size, types, args.queries)
+        print(json.dumps({"bank": rows}, indent=2) if args.json else format_bank(rows))
+        return 0
+    report = run_pipeline_bench(args.weights, args.calls, args.warmup, args.threads,
+                                cold=not args.no_cold)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""The benchmark runs on the tiny weights and reports every stage (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+
+from s2a import bench
+
+
+def test_pipeline_report_structure(tiny_weights, capsys):
+    report = bench.run_pipeline_bench(tiny_weights, calls=5, warmup=1, threads=(1, 2),
+                                      cold_calls=1)
+    assert set(report["threads"]) == {"1", "2"}
+    for result in report["threads"].values():
+        assert set(result["stages"]) == set(bench.STAGES)
+        for timing in [*result["stages"].values(), result["end_to_end"], result["generator"]]:
+            assert 0 < timing["p50_ms"] <= timing["p95_ms"]
+        assert result["overhead_ratio"] > 0
+    cold = report["cold_start"]
+    assert cold["total_s"] > 0 and cold["load_s"] > 0 and cold["peak_rss_mb"] > 0
+    table = bench.format_report(report)
+    for stage in bench.STAGES:
+        assert stage in table
+    assert "end to end" in table and "cold start" in table
+
+    assert bench.main(["--weights", tiny_weights, "--calls", "3", "--warmup", "0",
+                       "--threads", "1", "--no-cold", "--json"]) == 0
+    parsed = json.loads(capsys.readouterr().out)
+    assert set(parsed["threads"]["1"]["stages"]) == set(bench.STAGES)
+
+
+def test_bank_report_structure(capsys):
+    rows = bench.run_bank_bench((300,), ("flat", "hnsw", "ivf"), queries=5)
+    assert [r["index"] for r in rows] == ["flat", "hnsw", "ivf"]
+    flat = rows[0]
+    assert flat["recall_at_10"] == 1.0
+    for r in rows:
+        assert r["n"] == 300 and 0 <= r["recall_at_10"] <= 1
+        assert 0 < r["search_p50_ms"] <= r["search_p95_ms"] and r["build_s"] > 0
+    assert "recall@10" in bench.format_bank(rows)
+    assert bench.main(["--bank-size", "200", "--index-types", "flat,hnsw", "--queries", "3",
+                       "--json"]) == 0
+    assert [r["index"] for r in json.loads(capsys.readouterr().out)["bank"]] == ["flat", "hnsw"]
