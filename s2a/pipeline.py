@@ -21,7 +21,7 @@ from PIL import Image
 from s2a.hints import hints_to_tensor
 from s2a.images import as_pil_image
 from s2a.models import Generator, SketchAutoencoder
-from s2a.projection import LatentBank, _exact_search, lle_weights, refine_latent
+from s2a.projection import LatentBank, lle_weights, refine_latent
 from s2a.sketch import normalize_sketch
 
 BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
@@ -135,11 +135,7 @@ class Sketch2Anime:
 
     def search(self, latent: np.ndarray, k: int) -> np.ndarray:
         """Stage 4: (k,) int64 bank rows of the k nearest neighbours of one (d,) latent."""
-        _, indices = self.bank.search(latent, k)  # (k,)
-        if (indices < 0).any():
-            # The approximate index came up short; an exact scan is cheap for one query.
-            indices = _exact_search(self.bank.latents, latent, len(indices))
-        return indices
+        return self.bank.neighbors(latent, k)
 
     def solve(
         self, latent: np.ndarray, indices: np.ndarray, refine: float, seed: int

@@ -272,6 +272,15 @@ class LatentBank:
             return distances[0], indices[0]
         return distances, indices
 
+    def neighbors(self, z: np.ndarray, k: int) -> np.ndarray:
+        """(k,) int64 bank rows of the k nearest neighbours of one (d,) latent, never -1."""
+        _, indices = self.search(z, k)  # (k,)
+        if (indices < 0).any():
+            # The approximate index came up short; an exact scan is cheap for one query.
+            queries, _ = self._as_queries(z)
+            indices = _exact_search(self._latents, queries[0], len(indices))
+        return indices
+
     def project(self, z: np.ndarray, k: int = 10, reg: float | None = None) -> Projection:
         """Project ``z`` onto the local patch of the bank spanned by its k nearest neighbours.
 
@@ -288,10 +297,7 @@ class LatentBank:
         if not single:
             raise ValueError(f"project takes one latent of shape ({self.dim},), got {np.shape(z)}.")
         z = queries[0]  # (d,)
-        _, indices = self.search(z, k)  # (k,)
-        if (indices < 0).any():
-            # The approximate index came up short; an exact scan is cheap for one query.
-            indices = _exact_search(self._latents, z, self._clamp_k(k))
+        indices = self.neighbors(z, k)  # (k,)
         neighbors = self._latents[indices]  # (k, d)
         weights = lle_weights(z, neighbors, self.reg if reg is None else reg)  # (k,)
         latent = (weights.astype(np.float64) @ neighbors).astype(np.float32)  # (d,)
