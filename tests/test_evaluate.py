@@ -111,6 +111,7 @@ def test_missing_data_exit_code(tiny_weights, tmp_path):
 def test_empty_val_split_exit_code(tiny_weights, tmp_path):
     data = Path(tmp_path / "data")
     data.mkdir()
+    (data / "meta.json").write_text("{}")  # prepared, so the empty split is what fails
     np.save(data / "val_images.npy", np.zeros((0, 32, 32, 3), np.uint8))
     np.save(data / "val_sketches.npy", np.zeros((0, 32, 32), np.uint8))
     assert main(["--weights", tiny_weights, "--data", str(data),

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from s2a.models import SketchAutoencoder
 from s2a.projection import INDEX_TYPES, STORAGES, LatentBank
+from training.common import pick_device
 from training.data import load_split, sketch_to_tensor
 
 
@@ -60,8 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         print(f"Would encode {len(sketches)} {args.split} sketches into {args.out}")
         return 0
-    cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
-    device = torch.device("cuda" if cuda else "cpu")
+    device = pick_device(args.device)
     model = SketchAutoencoder.from_pretrained(args.autoencoder).to(device).eval()
     latents = encode_sketches(model, sketches, args.batch_size, device)
     if not np.isfinite(latents).all():

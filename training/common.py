@@ -62,6 +62,13 @@ def check_common_args(parser: argparse.ArgumentParser, args: argparse.Namespace)
         parser.error(f"--resume: no {CHECKPOINT} in {args.out}")
 
 
+def pick_device(name: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cpu' and 'cuda' as asked."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
 @dataclass
 class Context:
     """Where this process trains: device, rank and world size under torchrun."""

@@ -39,6 +39,8 @@ from s2a.hints import hints_to_array, simulate_hints
 from s2a.metrics import edge_f1, hint_delta_e_per_pixel, psnr
 from s2a.models import SimpleGAN
 from s2a.sketch import extract_sketch
+from training.common import pick_device
+from training.data import load_split
 from training.degrade import degrade_batch
 from training.realism import RealismConfig, two_sample_accuracy
 
@@ -103,18 +105,10 @@ class Scores:
 def load_val_split(data: str | Path, limit: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Val images (N, R, R, 3) and sketches (N, R, R) uint8 from a prepared-data folder.
 
-    Only the first `limit` items when `limit` > 0. Raises ValueError when the folder or
-    its val arrays are missing, the split is empty or the arrays disagree.
+    Only the first `limit` items when `limit` > 0. Raises ValueError when the folder is
+    not prepared data, the split is empty or the arrays disagree.
     """
-    data = Path(data)
-    if not data.is_dir():
-        raise ValueError(f"No data folder at {data} (run training.prepare_data first).")
-    paths = [data / "val_images.npy", data / "val_sketches.npy"]
-    for path in paths:
-        if not path.is_file():
-            raise ValueError(f"{data} holds no prepared val split: {path.name} is missing.")
-    # Memory-mapped so --limit reads only what it uses; never pickles.
-    images, sketches = (np.load(path, mmap_mode="r", allow_pickle=False) for path in paths)
+    images, sketches = load_split(data, "val")  # memory-mapped: --limit reads only its part
     if images.ndim != 4 or images.shape[-1] != 3 or sketches.shape != images.shape[:3]:
         raise ValueError(
             f"{data}: val images {images.shape} and sketches {sketches.shape} do not match "
@@ -122,16 +116,7 @@ def load_val_split(data: str | Path, limit: int = 0) -> tuple[np.ndarray, np.nda
         )
     if limit > 0:
         images, sketches = images[:limit], sketches[:limit]
-    if len(images) == 0:
-        raise ValueError(f"The val split in {data} is empty: nothing to evaluate.")
     return np.asarray(images, dtype=np.uint8), np.asarray(sketches, dtype=np.uint8)
-
-
-def pick_device(name: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU; 'cpu' and 'cuda' as asked."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
 
 
 def load_systems(
