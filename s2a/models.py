@@ -69,9 +69,9 @@ class SketchAutoencoderConfig:
 
     resolution: int = 96
     latent_dim: int = 512
-    # One stride-2 step each: 96 -> 3x3x256 at the bottleneck keeps the two linear layers
-    # to the latent small (2304 x 512) and the decoder fast.
-    channels: tuple[int, ...] = (16, 32, 64, 128, 256)
+    # One stride-2 step each: 96 -> 6x6x128 at the bottleneck. A 3x3x256 bottleneck
+    # (v0.1) left the decoder too little room to place strokes: it reconstructed blobs.
+    channels: tuple[int, ...] = (16, 32, 64, 128)
     sketch_mean: float = 0.5
     sketch_std: float = 0.5
 

@@ -226,7 +226,7 @@ def test_save_load_round_trip(tmp_path, index_type, storage):
     assert (tmp_path / "bank" / INDEX_FILE).is_file() == (index_type != "flat")
     meta = json.loads((tmp_path / "bank" / META_FILE).read_text())
     assert meta == {"N": 2000, "d": D, "index_type": index_type, "reg": 2e-3,
-                    "storage": storage}
+                    "storage": storage, "metric": "l2"}
 
     loaded = LatentBank.load(tmp_path / "bank")
     assert loaded.index_type == index_type and loaded.reg == 2e-3
@@ -238,6 +238,57 @@ def test_save_load_round_trip(tmp_path, index_type, storage):
     np.testing.assert_array_equal(after[0], before[0])
     p0, p1 = bank.project(queries[0]), loaded.project(queries[0])
     np.testing.assert_array_equal(p0.latent, p1.latent)
+
+
+# ---------------------------------------------------------------- cosine ranking
+
+
+def test_cosine_ranks_by_angle_not_length():
+    rng = np.random.default_rng(12)
+    latents = rng.standard_normal((50, D)).astype(np.float32)
+    query = 0.1 * latents[7]  # same direction as row 7, far shorter (a sparse drawing)
+    l2 = LatentBank(latents, "flat")
+    cosine = LatentBank(latents, "flat", metric="cosine")
+    assert cosine.neighbors(query, 1)[0] == 7
+    assert l2.neighbors(query, 1)[0] != 7  # by length it is nearer to other short latents
+    # The least squares still reconstructs from the raw latents: row 7 itself comes back.
+    projected = cosine.project(cosine.latents[7], 5).latent
+    assert np.linalg.norm(projected - cosine.latents[7]) < 0.01 * np.linalg.norm(latents[7])
+
+
+@pytest.mark.parametrize("index_type", ["flat", "hnsw", "ivf"])
+def test_cosine_search_matches_brute_force_on_unit_vectors(index_type):
+    latents, queries = _clustered_latents(3000, D, seed=13)
+    bank = LatentBank(latents, index_type, metric="cosine")
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    _, truth = _brute_force(unit(bank.latents), unit(queries), 10)
+    _, found = bank.search(queries, 10)
+    recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)])
+    assert recall == 1.0 if index_type == "flat" else recall > 0.9
+
+
+@pytest.mark.parametrize("index_type", ["flat", "hnsw"])
+def test_cosine_metric_survives_save_and_load(tmp_path, index_type):
+    bank = LatentBank(_random_latents(500, seed=14), index_type, metric="cosine")
+    queries = _random_latents(20, seed=15)
+    bank.save(tmp_path)
+    assert json.loads((tmp_path / META_FILE).read_text())["metric"] == "cosine"
+    loaded = LatentBank.load(tmp_path)
+    assert loaded.metric == "cosine"
+    np.testing.assert_array_equal(loaded.search(queries, 10)[1], bank.search(queries, 10)[1])
+
+
+def test_bank_saved_without_a_metric_loads_as_l2(tmp_path):
+    LatentBank(_random_latents(100, seed=16), "flat").save(tmp_path)
+    meta = json.loads((tmp_path / META_FILE).read_text())
+    del meta["metric"]  # as banks written before the option existed
+    (tmp_path / META_FILE).write_text(json.dumps(meta))
+    assert LatentBank.load(tmp_path).metric == "l2"
+
+
+def test_unknown_metric_raises():
+    with pytest.raises(ValueError, match="metric"):
+        LatentBank(_random_latents(10), metric="manhattan")
 
 
 def test_missing_index_file_is_rebuilt(tmp_path):

@@ -117,6 +117,43 @@ def test_bank_and_export_make_a_loadable_weights_folder(prepared_data, stage1, t
         torch.testing.assert_close(loaded[name].float(), tensor.half().float())
 
 
+def test_soft_ink_keeps_line_centres_and_spreads_credit():
+    sketch = torch.ones(1, 1, 21, 21)
+    sketch[0, 0, :, 10] = 0.0  # one vertical 1 px line of ink
+    assert torch.equal(train_autoencoder.soft_ink(sketch, 0.0), 1.0 - sketch)
+    soft = train_autoencoder.soft_ink(sketch, 1.0)[0, 0, 10]  # one row across the line
+    assert soft[10] == pytest.approx(1.0, abs=1e-5)
+    assert 0.5 < soft[9] < 1.0 and soft[9] == pytest.approx(soft[11].item())
+    assert soft[9] > soft[8] > soft[7] and soft[0] < 1e-3
+    assert soft.min() >= 0.0 and soft.max() <= 1.0
+
+
+def test_blurred_target_forgives_a_near_miss_more_than_a_far_one():
+    sketch = torch.ones(1, 1, 21, 21)
+    sketch[0, 0, :, 10] = 0.0
+
+    def loss_of_line_at(column: int, blur: float) -> float:
+        logits = torch.full((1, 1, 21, 21), -6.0)
+        logits[0, 0, :, column] = 6.0
+        return train_autoencoder.reconstruction_loss(logits, sketch, 4.0, blur).item()
+
+    assert loss_of_line_at(11, 0.0) == pytest.approx(loss_of_line_at(15, 0.0), rel=1e-3)
+    assert loss_of_line_at(10, 1.0) < loss_of_line_at(11, 1.0) < loss_of_line_at(15, 1.0)
+
+
+def test_evaluate_autoencoder_scores_a_trained_model(prepared_data, stage1, capsys):
+    from training import evaluate_autoencoder
+
+    assert evaluate_autoencoder.main(["--autoencoder", str(stage1 / "autoencoder"),
+                                      "--data", prepared_data, "--items", "4"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out[out.index("{"):])
+    assert report["items"] == 4
+    for name in ("reconstruction", "nn_l2", "nn_cosine", "degraded_nn_l2", "degraded_nn_cosine",
+                 "random_neighbour"):
+        assert 0.0 <= report[name] <= 1.0
+
+
 @pytest.mark.parametrize(
     "module, extra",
     [
@@ -124,6 +161,7 @@ def test_bank_and_export_make_a_loadable_weights_folder(prepared_data, stage1, t
         (train_autoencoder, ["--lr", "-1"]),
         (train_autoencoder, ["--channels", "8", "16", "32", "64", "128", "256"]),  # 32 px
         (train_autoencoder, ["--resume"]),
+        (train_autoencoder, ["--target-blur", "-1"]),
         (train_baseline, ["--batch-size", "0"]),
         (train_generator, ["--autoencoder", "/nonexistent"]),
     ],

@@ -15,7 +15,7 @@ import torch
 from tqdm import tqdm
 
 from s2a.models import SketchAutoencoder
-from s2a.projection import INDEX_TYPES, STORAGES, LatentBank
+from s2a.projection import INDEX_TYPES, METRICS, STORAGES, LatentBank
 from training.common import pick_device
 from training.data import load_split, sketch_to_tensor
 
@@ -29,6 +29,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--index-type", default="auto", choices=INDEX_TYPES)
     parser.add_argument("--storage", default="int8", choices=STORAGES,
                         help="on-disk precision: int8 halves fp16's size (30k x 512 = 15 MB)")
+    parser.add_argument("--metric", default="cosine", choices=METRICS,
+                        help="how neighbours are ranked (see s2a.projection.METRICS)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--dry-run", action="store_true", help="check the inputs, build nothing")
@@ -67,9 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     if not np.isfinite(latents).all():
         print("error: the encoder produced NaN/inf latents; retrain stage 1", file=sys.stderr)
         return 2
-    bank = LatentBank(latents, index_type=args.index_type, storage=args.storage)
+    bank = LatentBank(latents, index_type=args.index_type, storage=args.storage,
+                      metric=args.metric)
     bank.save(args.out)
-    print(f"Saved a bank of {len(bank)} latents (d={bank.dim}, {bank.index_type}) to {args.out}")
+    print(f"Saved a bank of {len(bank)} latents (d={bank.dim}, {bank.index_type}, "
+          f"{bank.metric}) to {args.out}")
     return 0
 
 

@@ -42,10 +42,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--channels", type=int, nargs="+", default=list(defaults.channels))
     parser.add_argument("--ink-weight", type=float, default=4.0,
                         help="BCE weight of ink pixels: lines are ~7%% of pixels")
+    parser.add_argument("--target-blur", type=float, default=1.0,
+                        help="Gaussian sigma (px) that softens the target lines; 0 = hard 1 px "
+                             "lines (a near miss then costs as much as a far one)")
     parser.add_argument("--no-augment", action="store_true",
                         help="train on clean sketches only (no flips, no thicker lines)")
     args = parser.parse_args(argv)
     check_common_args(parser, args)
+    if args.target_blur < 0:
+        parser.error("--target-blur must be at least 0")
     try:
         args.model_config = SketchAutoencoderConfig(
             resolution=data_resolution(args.data), latent_dim=args.latent_dim,
@@ -56,9 +61,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, ink_weight: float):
-    """Weighted BCE on ink (target is a sketch in [0, 1], 1 = paper)."""
+def soft_ink(target: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(B, 1, R, R) sketch, 1 = paper -> ink in [0, 1], lines blurred by `sigma` px.
+
+    Scaled so the centre of a straight 1 px line stays at 1: a line drawn one pixel off
+    still earns most of the credit, which gives the bottleneck a smooth signal about where
+    strokes are instead of an all-or-nothing one.
+    """
     ink = 1.0 - target
+    if sigma <= 0:
+        return ink
+    radius = max(1, int(round(2.5 * sigma)))
+    x = torch.arange(-radius, radius + 1, dtype=ink.dtype, device=ink.device)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    kernel = kernel / kernel.sum()  # (K,)
+    blurred = F.conv2d(ink, kernel.view(1, 1, 1, -1), padding=(0, radius))
+    blurred = F.conv2d(blurred, kernel.view(1, 1, -1, 1), padding=(radius, 0))
+    return (blurred / kernel[radius]).clamp(0.0, 1.0)
+
+
+def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, ink_weight: float,
+                        target_blur: float = 0.0):
+    """Weighted BCE on ink (target is a sketch in [0, 1], 1 = paper)."""
+    ink = soft_ink(target, target_blur)
     weight = 1.0 + (ink_weight - 1.0) * ink
     return F.binary_cross_entropy_with_logits(logits, ink, weight=weight)
 
@@ -97,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         _, (inputs, targets) = next(batches)
         inputs, targets = inputs.to(context.device), targets.to(context.device)
         _, logits = trained(inputs)  # (B, 1, R, R)
-        loss = reconstruction_loss(logits, targets, args.ink_weight)
+        loss = reconstruction_loss(logits, targets, args.ink_weight, args.target_blur)
         lr = set_lr(optimiser, decayed_lr(args.lr, step, args.steps))
         optimiser_step(optimiser, loss)
         step += 1
