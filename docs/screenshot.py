@@ -57,7 +57,8 @@ def main() -> int:
             page.wait_for_function(
                 "() => /followed|no colour hints/.test("
                 "document.querySelector('#hint-report').textContent)")
-            page.wait_for_timeout(1000)
+            page.locator("#face-output img").wait_for(state="visible")
+            page.wait_for_timeout(8000)  # overlays fade, the software-rendered canvas redraws
             page.screenshot(path=args.out, full_page=True)
             browser.close()
     finally:
