@@ -36,6 +36,9 @@ from safetensors.numpy import load_file, save_file
 # 50k the exact scan reaches ~4.5 ms, about half the generator's forward: past that it
 # alone would break the pipeline's overhead budget (end to end <= 1.5x the generator),
 # so larger banks trade exactness for HNSW. The bundled 29,915-latent bank stays exact.
+# At 1M (`--bank-size 1000000 --index-types flat,hnsw --queries 100`, a second job on the
+# machine): flat 212 ms per query, HNSW 0.45 ms with recall@10 0.82 at efSearch=64 (built
+# in 250 s, 7.6 GB peak RSS); banks that large would want a larger efSearch.
 FLAT_MAX = 50_000
 
 # HNSW graph degree and search breadth, fixed at construction (and re-applied on load).
