@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import gradio as gr
@@ -24,6 +19,7 @@ from PIL import Image
 import app
 from s2a import Sketch2Anime
 from s2a.examples import example_hints, example_sketches
+from s2a.loadtest import Server
 from s2a.sketch import EMPTY_SKETCH_MESSAGE
 from tests.conftest import cartoon_face, face_sketch
 
@@ -315,47 +311,16 @@ def test_hint_report_pads_like_a_non_square_sketch():
 # ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def running_app(weights: str, timeout: float = 180.0):
     """Start `python app.py` on a free port with `weights`; yield its URL; stop it."""
-    port = free_port()
-    env = {**os.environ, "S2A_WEIGHTS": weights, "GRADIO_SERVER_NAME": "127.0.0.1",
-           "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False",
-           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "PYTHONUNBUFFERED": "1"}
-    log = open(Path(weights).parent / f"app-{port}.log", "w+")
-    process = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"app.py exited with {process.returncode}:\n{log.read()[-3000:]}")
-            try:
-                with urllib.request.urlopen(url + "config", timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"app.py did not answer on {url} within {timeout:.0f} s")
-            time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
+    env = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    with Server(weights, Path(weights).parent, env) as server:
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+            server.wait_ready(timeout)
+        except (RuntimeError, TimeoutError) as error:
+            pytest.fail(str(error))
+        yield server.url
 
 
 @pytest.mark.slow

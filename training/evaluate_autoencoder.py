@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from s2a.metrics import edge_f1
 from s2a.models import SketchAutoencoder
+from s2a.pipeline import to_pil_grey
 from s2a.projection import METRICS, LatentBank
 from training.build_bank import encode_sketches
 from training.data import load_split
@@ -46,11 +47,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def to_uint8(sketch: torch.Tensor) -> np.ndarray:
-    """(R, R) sketch in [0, 1] -> uint8, 0 = ink."""
-    return (sketch.clamp(0, 1) * 255).round().byte().numpy()
-
-
 def latent_quality(model: SketchAutoencoder, val: np.ndarray, train: np.ndarray,
                    seed: int = 0, tolerance: float = 1.0) -> dict[str, float]:
     """Mean edge F1 against the clean val sketches of everything listed in the docstring."""
@@ -68,7 +64,7 @@ def latent_quality(model: SketchAutoencoder, val: np.ndarray, train: np.ndarray,
             found[f"{prefix}nn_{metric}"] = bank.search(z, 1)[1][:, 0]
     scores = {name: [] for name in ("reconstruction", *found, "random_neighbour")}
     for i in tqdm(range(len(val)), desc="scoring"):
-        others = {"reconstruction": to_uint8(decoded[i]),
+        others = {"reconstruction": to_pil_grey(decoded[i]),
                   "random_neighbour": train[rng.integers(len(train))],
                   **{name: train[rows[i]] for name, rows in found.items()}}
         for name, other in others.items():
