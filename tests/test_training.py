@@ -14,7 +14,14 @@ import torch
 from s2a import Sketch2Anime
 from s2a.models import Generator, SketchAutoencoder
 from s2a.projection import LatentBank
-from training import build_bank, export, train_autoencoder, train_baseline, train_generator
+from training import (
+    build_bank,
+    common,
+    export,
+    train_autoencoder,
+    train_baseline,
+    train_generator,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_AE = ["--channels", "8", "16", "--latent-dim", "16"]
@@ -201,3 +208,50 @@ def test_torchrun_two_processes_on_cpu(prepared_data, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "ddp" / "generator" / "model.safetensors").is_file()
     assert [m["step"] for m in read_metrics(tmp_path / "ddp")] == [1, 2]  # rank 0 logs only
+
+
+def test_time_budget_ends_the_run_and_drives_the_schedule(prepared_data, tmp_path):
+    """A run with far more steps than it can take stops on the clock, fully decayed."""
+    run = tmp_path / "timed"
+    assert train_autoencoder.main(
+        ["--data", prepared_data, "--out", str(run), "--steps", "1000000",
+         "--time-budget", "0.02", "--batch-size", "4", "--log-every", "1", *TINY_AE]) == 0
+    metrics = read_metrics(run)
+    assert 1 <= metrics[-1]["step"] < 1_000_000
+    assert metrics[-1]["lr"] < 0.2 * 1e-3  # the clock, not the step count, decayed it
+    assert metrics[-1]["seconds"] >= 1.2 * 0.9
+    checkpoint = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert checkpoint["seconds_used"] >= 1.2 and checkpoint["step"] == metrics[-1]["step"]
+    assert (run / "autoencoder" / "model.safetensors").is_file()
+
+
+def test_budget_fraction_follows_steps_or_clock(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(common.time, "perf_counter", lambda: clock[0])
+    by_steps = common.Budget(steps=10)
+    assert by_steps.fraction(5) == 0.5 and by_steps.fraction(12) == 1.0
+    timed = common.Budget(steps=1000, minutes=1.0, seconds_before=15.0)
+    assert timed.fraction(0) == 0.25  # time spent before a resume counts
+    clock[0] += 30.0
+    assert timed.fraction(10) == 0.75
+    assert timed.fraction(900) == 0.9  # the steps can still end it first
+    assert common.decayed_lr(1.0, 0.25) == 1.0
+    assert common.decayed_lr(1.0, 1.0) == pytest.approx(0.05)
+    assert 0.05 < common.decayed_lr(1.0, 0.75) < 1.0
+
+
+def test_negative_time_budget_is_refused(prepared_data, tmp_path):
+    with pytest.raises(SystemExit):
+        train_autoencoder.main(["--data", prepared_data, "--out", str(tmp_path / "run"),
+                                "--time-budget", "-1"])
+    assert not (tmp_path / "run").exists()
+
+
+def test_training_code_does_not_import_faiss():
+    """GPU machines may lack FAISS: the training stages must not need it."""
+    code = ("import sys, training.train_autoencoder, training.train_generator, "
+            "training.train_baseline; print('faiss' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

@@ -28,6 +28,9 @@ def add_common_args(parser: argparse.ArgumentParser, steps: int, batch_size: int
     parser.add_argument("--data", required=True, help="folder written by training.prepare_data")
     parser.add_argument("--out", required=True, help="run folder (checkpoints, samples, model)")
     parser.add_argument("--steps", type=int, default=steps, help="optimisation steps in all")
+    parser.add_argument("--time-budget", type=float, default=0.0, metavar="MINUTES",
+                        help="also end after this many minutes of training, whichever comes "
+                        "first; the learning-rate schedule then follows the clock (0 = off)")
     parser.add_argument("--batch-size", type=int, default=batch_size, help="per process")
     parser.add_argument("--lr", type=float, default=lr)
     parser.add_argument("--seed", type=int, default=0)
@@ -54,6 +57,8 @@ def check_common_args(parser: argparse.ArgumentParser, args: argparse.Namespace)
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.lr <= 0:
         parser.error("--lr must be positive")
+    if args.time_budget < 0:
+        parser.error("--time-budget must not be negative")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda was asked for but no CUDA device is available")
     if not (Path(args.data) / "meta.json").is_file():
@@ -95,6 +100,7 @@ def setup(args: argparse.Namespace) -> Context:
     if cuda:
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: pick the fastest kernels
     else:
         device = torch.device("cpu")
         if world_size > 1:
@@ -227,12 +233,43 @@ def optimiser_step(optimiser: torch.optim.Optimizer, loss: torch.Tensor) -> None
     optimiser.step()
 
 
-def decayed_lr(base: float, step: int, total: int, hold: float = 0.5) -> float:
-    """Constant for the first `hold` share of the steps, then cosine down to 5 % of base."""
-    start = int(total * hold)
-    if step < start:
+class Budget:
+    """How far a run has got: by steps, or by the clock when --time-budget is set.
+
+    With a time budget the run ends when either runs out, and the learning rate follows
+    whichever is further along, so a run on a fast machine still ends on a decayed rate.
+    Seconds spent before a resume count (they are kept in the checkpoint).
+    """
+
+    def __init__(self, steps: int, minutes: float = 0.0, seconds_before: float = 0.0,
+                 context: Context | None = None):
+        self.steps = steps
+        self.seconds = minutes * 60.0
+        self.seconds_before = seconds_before
+        self.context = context
+        self.started = time.perf_counter()
+
+    def seconds_used(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.started
+
+    def fraction(self, step: int) -> float:
+        """Share of the run done in [0, 1]; the same on every process under torchrun."""
+        done = step / self.steps
+        if self.seconds > 0:
+            done = max(done, self.seconds_used() / self.seconds)
+            if self.context is not None and self.context.distributed:
+                # Clocks differ between processes: all must stop at the same step.
+                shared = torch.tensor([done], device=self.context.device)
+                dist.all_reduce(shared, op=dist.ReduceOp.MAX)
+                done = float(shared.item())
+        return min(1.0, done)
+
+
+def decayed_lr(base: float, fraction: float, hold: float = 0.5) -> float:
+    """Constant for the first `hold` share of the run, then cosine down to 5 % of base."""
+    if fraction < hold:
         return base
-    progress = (step - start) / max(1, total - start)
+    progress = min(1.0, (fraction - hold) / (1.0 - hold))
     return base * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 

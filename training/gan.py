@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from s2a.models import Discriminator, DiscriminatorConfig
 from training.common import (
+    Budget,
     Context,
     Run,
     add_common_args,
@@ -79,7 +80,7 @@ def train_gan(
     discriminator = Discriminator(disc_config).to(context.device)
     g_opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam(discriminator.parameters(), lr=args.d_lr, betas=(0.5, 0.999))
-    step = 0
+    step, seconds_before = 0, 0.0
     if args.resume:
         state = run.load_checkpoint()
         model.load_state_dict(state["model"])
@@ -87,6 +88,7 @@ def train_gan(
         g_opt.load_state_dict(state["g_opt"])
         d_opt.load_state_dict(state["d_opt"])
         step = int(state["step"])
+        seconds_before = float(state.get("seconds_used", 0.0))
     g_model, d_model = wrap(model, context), wrap(discriminator, context)
 
     batches = infinite_batches(dataset, args.batch_size, context, args.seed, args.workers,
@@ -94,11 +96,13 @@ def train_gan(
     progress = tqdm(total=args.steps, initial=step, desc=name, disable=not context.is_main)
     model.train()
     discriminator.train()
-    while step < args.steps:
+    budget = Budget(args.steps, args.time_budget, seconds_before, context)
+    fraction = budget.fraction(step)
+    while fraction < 1.0:
         _, batch = next(batches)
         sketch, real, hints = (t.to(context.device, non_blocking=True) for t in batch)
-        set_lr(g_opt, decayed_lr(args.lr, step, args.steps))
-        set_lr(d_opt, decayed_lr(args.d_lr, step, args.steps))
+        set_lr(g_opt, decayed_lr(args.lr, fraction))
+        set_lr(d_opt, decayed_lr(args.d_lr, fraction))
         fake = draw(g_model, sketch, hints)  # (B, 3, R, R)
 
         # D step: real faces up, generated faces down (hinge loss). One forward over both
@@ -119,22 +123,25 @@ def train_gan(
 
         step += 1
         progress.update(1)
-        if step % args.log_every == 0 or step == args.steps:
+        fraction = budget.fraction(step)
+        last = fraction >= 1.0
+        if step % args.log_every == 0 or last:
             metrics = {"d_loss": d_loss.item(), "g_adv": g_adv.item(), "g_l1": g_l1.item(),
                        "g_hint": g_hint.item(), "d_real": d_real.mean().item(),
                        "d_fake": d_fake.mean().item()}
             run.log(step, **metrics)
             progress.set_postfix(l1=f"{metrics['g_l1']:.3f}", d=f"{metrics['d_loss']:.2f}")
-        if step % args.sample_every == 0 or step == args.steps:
+        if step % args.sample_every == 0 or last:
             model.eval()
             with torch.no_grad():
                 f_sketch, f_image, f_hints = fixed
                 run.save_grid(step, [f_sketch, f_hints, draw(model, f_sketch, f_hints), f_image])
             model.train()
-        if step % args.checkpoint_every == 0 or step == args.steps:
+        if step % args.checkpoint_every == 0 or last:
             run.save_checkpoint(step, model=model.state_dict(),
                                 discriminator=discriminator.state_dict(),
                                 g_opt=g_opt.state_dict(), d_opt=d_opt.state_dict(),
-                                d_config=asdict(disc_config))
+                                d_config=asdict(disc_config),
+                                seconds_used=budget.seconds_used())
     progress.close()
     return unwrap(g_model).eval()

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from s2a.models import SketchAutoencoder, SketchAutoencoderConfig
 from training.common import (
+    Budget,
     Run,
     add_common_args,
     check_common_args,
@@ -106,37 +107,43 @@ def main(argv: list[str] | None = None) -> int:
     model = SketchAutoencoder(config).to(context.device)
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
     run = Run(args.out, context, {**vars(args), "model_config": asdict(config)})
-    step = 0
+    step, seconds_before = 0, 0.0
     if args.resume:
         state = run.load_checkpoint()
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         step = int(state["step"])
+        seconds_before = float(state.get("seconds_used", 0.0))
     trained = wrap(model, context)
 
     batches = infinite_batches(dataset, args.batch_size, context, args.seed, args.workers,
                                start_epoch=step * args.batch_size // max(1, len(dataset)))
     progress = tqdm(total=args.steps, initial=step, desc="autoencoder", disable=not context.is_main)
     model.train()
-    while step < args.steps:
+    budget = Budget(args.steps, args.time_budget, seconds_before, context)
+    fraction = budget.fraction(step)
+    while fraction < 1.0:
         _, (inputs, targets) = next(batches)
         inputs, targets = inputs.to(context.device), targets.to(context.device)
         _, logits = trained(inputs)  # (B, 1, R, R)
         loss = reconstruction_loss(logits, targets, args.ink_weight, args.target_blur)
-        lr = set_lr(optimiser, decayed_lr(args.lr, step, args.steps))
+        lr = set_lr(optimiser, decayed_lr(args.lr, fraction))
         optimiser_step(optimiser, loss)
         step += 1
         progress.update(1)
-        if step % args.log_every == 0 or step == args.steps:
+        fraction = budget.fraction(step)
+        last = fraction >= 1.0
+        if step % args.log_every == 0 or last:
             run.log(step, loss=loss.item(), lr=lr)
             progress.set_postfix(loss=f"{loss.item():.4f}")
-        if step % args.sample_every == 0 or step == args.steps:
+        if step % args.sample_every == 0 or last:
             model.eval()
             with torch.no_grad():
                 run.save_grid(step, [fixed, model.decode(model.encode(fixed))])
             model.train()
-        if step % args.checkpoint_every == 0 or step == args.steps:
-            run.save_checkpoint(step, model=model.state_dict(), optimiser=optimiser.state_dict())
+        if step % args.checkpoint_every == 0 or last:
+            run.save_checkpoint(step, model=model.state_dict(), optimiser=optimiser.state_dict(),
+                                seconds_used=budget.seconds_used())
     progress.close()
     if context.is_main:
         unwrap(trained).eval().save_pretrained(run.folder / "autoencoder")
