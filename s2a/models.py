@@ -93,7 +93,9 @@ class GeneratorConfig:
     latent_dim: int = 512
     # From the coarsest map (3x3 at 96 px) up; thin at full resolution to stay fast on CPU.
     channels: tuple[int, ...] = (256, 192, 128, 96, 48, 24)
-    hint_resolutions: tuple[int, ...] = (12, 24, 48, 96)
+    # Every scale: a hint then also sets the coarse colour layout of its whole region
+    # (measured: +0.6 dB more PSNR gain from 10 hints than 12-96 px only, weights/README.md).
+    hint_resolutions: tuple[int, ...] = (3, 6, 12, 24, 48, 96)
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
 

@@ -255,3 +255,51 @@ def test_training_code_does_not_import_faiss():
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+def test_batch_projector_matches_the_apps_projection(metric, tmp_path):
+    """Stage 2's batched projection is the same as LatentBank.project at refine 1."""
+    rng = np.random.default_rng(0)
+    bank = LatentBank(rng.normal(size=(200, 16)).astype(np.float32), metric=metric)
+    bank.save(tmp_path / "bank")
+    projector = train_generator.BatchProjector.from_bank(str(tmp_path / "bank"), 5,
+                                                         torch.device("cpu"))
+    queries = rng.normal(size=(4, 16)).astype(np.float32)
+    batched = projector(torch.from_numpy(queries)).numpy()
+    for query, got in zip(queries, batched):
+        np.testing.assert_allclose(got, bank.project(query, k=5).latent, atol=1e-4)
+
+
+def test_batch_projector_skips_the_query_itself(tmp_path):
+    """A training sketch is in the bank: its projection must not just return it."""
+    rng = np.random.default_rng(1)
+    latents = rng.normal(size=(50, 8)).astype(np.float32)
+    LatentBank(latents).save(tmp_path / "bank")
+    projector = train_generator.BatchProjector.from_bank(str(tmp_path / "bank"), 3,
+                                                         torch.device("cpu"))
+    own = torch.from_numpy(LatentBank.load(tmp_path / "bank").latents[:2].copy())
+    assert (projector(own) - own).abs().max() > 1e-2
+
+
+def test_generator_trains_on_projected_latents(prepared_data, stage1, tmp_path):
+    build_bank.main(["--data", prepared_data, "--autoencoder", str(stage1 / "autoencoder"),
+                     "--out", str(tmp_path / "bank")])
+    first = tmp_path / "g1"
+    common_flags = ["--data", prepared_data, "--autoencoder", str(stage1 / "autoencoder"),
+                    "--steps", "1", *SHORT, *TINY_G]
+    assert train_generator.main([*common_flags, "--out", str(first)]) == 0
+    tuned = tmp_path / "g2"
+    assert train_generator.main([*common_flags, "--out", str(tuned), "--init",
+                                 str(first / "generator"), "--bank", str(tmp_path / "bank"),
+                                 "--projected-share", "1.0", "--k", "3"]) == 0
+    assert json.loads((tuned / "config.json").read_text())["projected_share"] == 1.0
+    assert (tuned / "generator" / "model.safetensors").is_file()
+
+
+def test_projected_share_needs_a_bank(prepared_data, stage1, tmp_path):
+    with pytest.raises(SystemExit):
+        train_generator.main(["--data", prepared_data, "--autoencoder",
+                              str(stage1 / "autoencoder"), "--out", str(tmp_path / "g"),
+                              "--projected-share", "0.5"])
+    assert not (tmp_path / "g").exists()

@@ -4,6 +4,11 @@
         --out runs/generator --steps 20000
 
 Writes the model to <out>/generator/ (config.json + model.safetensors).
+
+With --bank and --projected-share, that share of each batch is drawn from the latent the
+app feeds at refine 1 (the sketch's projection onto its k nearest training sketches)
+instead of the sketch's own latent, so the generator learns to draw sharp faces from
+projected latents too.
 """
 
 from __future__ import annotations
@@ -21,6 +26,49 @@ from training.data import data_resolution
 from training.gan import add_gan_args, train_gan
 
 
+class BatchProjector:
+    """The app's refine-1 projection (s2a.projection.LatentBank.project), batched in torch.
+
+    Same neighbours (by the bank's metric) and the same regularised LLE weights; training
+    sketches are in the bank themselves, so a neighbour that is the query's own sketch
+    (cosine > 0.9999) is skipped, as a user's sketch never is.
+    """
+
+    SELF = 0.9999
+
+    def __init__(self, latents: torch.Tensor, metric: str, k: int, reg: float):
+        self.latents = latents  # (N, d) float32
+        self.unit = torch.nn.functional.normalize(latents, dim=1)
+        self.metric, self.k, self.reg = metric, min(k, len(latents) - 1), reg
+
+    @classmethod
+    def from_bank(cls, folder: str, k: int, device: torch.device) -> BatchProjector:
+        from s2a.projection import LatentBank  # FAISS only when a bank is asked for
+
+        bank = LatentBank.load(folder)
+        latents = torch.from_numpy(bank.latents.astype("float32")).to(device)
+        return cls(latents, bank.metric, k, bank.reg)
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, d) latents -> (B, d) projections onto their k nearest bank latents."""
+        similarity = torch.nn.functional.normalize(z, dim=1) @ self.unit.T  # (B, N)
+        if self.metric == "cosine":
+            score = similarity.clone()
+        else:  # l2: nearest = largest -|z - x|^2
+            score = -torch.cdist(z, self.latents).pow(2)
+        score[similarity > self.SELF] = float("-inf")
+        indices = score.topk(self.k, dim=1).indices  # (B, k)
+        neighbours = self.latents[indices].double()  # (B, k, d)
+        diff = neighbours - z.double()[:, None]
+        gram = diff @ diff.transpose(1, 2)  # (B, k, k)
+        ridge = self.reg * gram.diagonal(dim1=1, dim2=2).sum(1) / self.k + 1e-12  # (B,)
+        gram = gram + ridge[:, None, None] * torch.eye(self.k, dtype=gram.dtype,
+                                                       device=gram.device)
+        weights = torch.linalg.solve(gram, torch.ones_like(gram[..., 0]))  # (B, k)
+        weights = weights / weights.sum(1, keepdim=True)
+        return (weights[:, :, None] * neighbours).sum(1).float()
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = GeneratorConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -31,6 +79,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hint-resolutions", type=int, nargs="+",
                         default=list(defaults.hint_resolutions),
                         help="feature-map sizes where the hints are injected")
+    parser.add_argument("--bank", default=None,
+                        help="latent bank (training.build_bank) for --projected-share")
+    parser.add_argument("--projected-share", type=float, default=0.0,
+                        help="share of each batch drawn from projected latents (needs --bank)")
+    parser.add_argument("--k", type=int, default=10, help="neighbours of the projection")
+    parser.add_argument("--init", default=None,
+                        help="generator folder to start from (fine-tuning; fresh discriminator)")
     parser.add_argument("--latent-noise", type=float, default=0.05,
                         help="Gaussian noise on the latent, relative to its spread, so the "
                         "generator also draws well from projected (not encoded) latents")
@@ -40,6 +95,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--autoencoder {args.autoencoder} has no model.safetensors")
     if args.latent_noise < 0:
         parser.error("--latent-noise must not be negative")
+    if not 0.0 <= args.projected_share <= 1.0:
+        parser.error("--projected-share must be between 0 and 1")
+    if args.projected_share > 0 and not (args.bank and (Path(args.bank) / "bank.json").is_file()):
+        parser.error("--projected-share needs --bank, a folder written by training.build_bank")
+    if args.k < 1:
+        parser.error("--k must be at least 1")
+    if args.init and not (Path(args.init) / "model.safetensors").is_file():
+        parser.error(f"--init {args.init} has no model.safetensors")
     autoencoder_config = json.loads((Path(args.autoencoder) / "config.json").read_text())
     resolution = data_resolution(args.data)
     if autoencoder_config["resolution"] != resolution:
@@ -66,6 +129,14 @@ def main(argv: list[str] | None = None) -> int:
     encoder.requires_grad_(False)
     torch.manual_seed(args.seed)  # identical initial weights on every process
     generator = Generator(config).to(context.device)
+    if args.init:
+        start = Generator.from_pretrained(args.init)
+        if start.config != config:
+            raise SystemExit(f"--init {args.init} has another config than the flags ask for")
+        generator.load_state_dict(start.state_dict())
+    projector = None
+    if args.projected_share > 0:
+        projector = BatchProjector.from_bank(args.bank, args.k, context.device)
     run = Run(args.out, context, {**vars(args), "model_config": asdict(config)})
 
     def draw(model, sketch, hints):
@@ -74,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
             if model.training and args.latent_noise > 0:
                 latent = latent + args.latent_noise * latent.std(0, keepdim=True) * \
                     torch.randn_like(latent)
+            if model.training and projector is not None:
+                chosen = torch.rand(len(latent), device=latent.device) < args.projected_share
+                if chosen.any():
+                    latent[chosen] = projector(encoder.encode(sketch[chosen]))
         return model(latent, hints)
 
     trained = train_gan(args, context, run, generator, draw, "generator")
