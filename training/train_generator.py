@@ -141,14 +141,15 @@ def main(argv: list[str] | None = None) -> int:
 
     def draw(model, sketch, hints):
         with torch.no_grad():
-            latent = encoder.encode(sketch)  # (B, d), the frozen stage-1 encoder
+            encoded = encoder.encode(sketch)  # (B, d), the frozen stage-1 encoder
+            latent = encoded
             if model.training and args.latent_noise > 0:
                 latent = latent + args.latent_noise * latent.std(0, keepdim=True) * \
                     torch.randn_like(latent)
             if model.training and projector is not None:
                 chosen = torch.rand(len(latent), device=latent.device) < args.projected_share
                 if chosen.any():
-                    latent[chosen] = projector(encoder.encode(sketch[chosen]))
+                    latent[chosen] = projector(encoded[chosen])
         return model(latent, hints)
 
     trained = train_gan(args, context, run, generator, draw, "generator")
