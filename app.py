@@ -645,13 +645,13 @@ def main() -> None:
         raise SystemExit(f"Cannot start Sketch2Anime: {error}\nPoint S2A_WEIGHTS at a weights "
                          "folder or a Hub repo id, or train the weights (see README).") from error
     print(f"Loaded Sketch2Anime ({pipe.resolution} px) in {time.perf_counter() - started:.1f} s")
-    # One k-NN query is faster on one OpenMP thread (2.5 vs 5.1 ms on 2 cores, s2a.bench
+    # One k-NN query is faster on one OpenMP thread (2.5 vs 5.1 ms on 2 cores, tools.bench
     # --faiss-threads), and the queue already runs requests side by side.
     faiss.omp_set_num_threads(1)
     gr.processing_utils.save_pil_to_cache = save_pil_to_cache_atomically
     demo = build_demo(pipe)
     # A full queue answers "Queue is full! Please try again." (HTTP 503) at once instead
-    # of piling up work; the load test (python -m s2a.loadtest --overload) checks it.
+    # of piling up work; the load test (python -m tools.loadtest --overload) checks it.
     demo.queue(default_concurrency_limit=concurrency, max_size=max_queue)
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),

@@ -11,7 +11,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from s2a.loadtest import Server
+from tools.loadtest import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]

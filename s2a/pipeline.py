@@ -123,7 +123,7 @@ class Sketch2Anime:
         images, latents, neighbors = self.generate(sketch_input, hint_input[None], refine, k, seed)
         return self.to_result(images[0], self.decode_projected(latents)[0], neighbors[0])
 
-    # The stages of one call, in order; `__call__` runs them and `s2a.bench` times them.
+    # The stages of one call, in order; `__call__` runs them and `tools.bench` times them.
 
     def sketch_tensor(self, sketch) -> torch.Tensor:
         """Stage 1: a user's sketch (PIL image) -> (1, 1, R, R) model input, 1 = paper."""

@@ -29,7 +29,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 # Largest bank searched with an exact flat index under index_type="auto"; above it HNSW.
-# From `python -m s2a.bench --bank-size 10000,100000` (d=512, one query, 2-core CPU): a
+# From `python -m tools.bench --bank-size 10000,100000` (d=512, one query, 2-core CPU): a
 # flat scan costs about 0.09 us per latent (0.8 ms at 10k, 2-3.5 ms for the bundled 30k
 # bank, ~9 ms extrapolated at 100k, ~90 ms at 1M) while HNSW answers in 0.1-0.15 ms
 # with recall@10 1.0 at 10k and 0.98 at 100k (build 0.4 s at 10k, ~47 s at 100k). At
@@ -64,7 +64,7 @@ INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 # a latent's length mostly says how much ink a sketch has, so by plain L2 a sparse or
 # half-finished drawing finds sparse training sketches (measured: nearest neighbours of
 # degraded val sketches had a third of their ink; by angle they look more like the
-# drawing, see training.evaluate_autoencoder). The least squares always runs on the raw
+# drawing, see evaluation.evaluate_autoencoder). The least squares always runs on the raw
 # latents.
 METRICS = ("l2", "cosine")
 STORAGES = ("fp16", "int8")

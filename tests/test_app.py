@@ -19,7 +19,7 @@ from PIL import Image
 import app
 from s2a import Sketch2Anime
 from s2a.examples import example_hints, example_sketches
-from s2a.loadtest import Server
+from tools.loadtest import Server
 from s2a.sketch import EMPTY_SKETCH_MESSAGE
 from tests.conftest import cartoon_face, face_sketch
 

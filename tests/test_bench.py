@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from s2a import bench
+from tools import bench
 
 
 def test_pipeline_report_structure(tiny_weights, capsys):

@@ -1,4 +1,4 @@
-"""Tests for training.evaluate: the end-to-end run on tiny weights, aggregation, bad input."""
+"""Tests for evaluation.evaluate: the end-to-end run on tiny weights, aggregation, bad input."""
 
 import json
 import math
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.evaluate import TABLE_HEADER, aggregate_scores, format_table, main
+from evaluation.evaluate import TABLE_HEADER, aggregate_scores, format_table, main
 
 OUTPUT_FILES = ("results.json", "results.md", "psnr_vs_hints.png", "samples.png")
 

@@ -1,6 +1,6 @@
 """A short load test and an overload test against a real `python app.py` (tiny weights).
 
-The full run is `python -m s2a.loadtest` (16 clients, 400 requests, bundled weights).
+The full run is `python -m tools.loadtest` (16 clients, 400 requests, bundled weights).
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ import pytest
 from PIL import Image
 
 import app
-from s2a import loadtest
+from tools import loadtest
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_loadtest(*args: str, timeout: float = 200) -> tuple[int, dict]:
-    """`python -m s2a.loadtest ... --json` as a user runs it; its exit status and report."""
-    done = subprocess.run([sys.executable, "-m", "s2a.loadtest", *args, "--json"], cwd=ROOT,
+    """`python -m tools.loadtest ... --json` as a user runs it; its exit status and report."""
+    done = subprocess.run([sys.executable, "-m", "tools.loadtest", *args, "--json"], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.stdout.strip(), f"no report; stderr:\n{done.stderr[-3000:]}"

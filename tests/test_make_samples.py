@@ -3,7 +3,7 @@
 from PIL import Image
 
 from s2a.examples import example_sketches
-from training.make_samples import TILE, main
+from evaluation.make_samples import TILE, main
 
 
 def test_sample_grid_has_a_row_per_example_and_hint_setting(tiny_weights, tmp_path):

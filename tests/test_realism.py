@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from training.realism import RealismConfig, two_sample_accuracy
+from evaluation.realism import RealismConfig, two_sample_accuracy
 
 FAST = RealismConfig(epochs=4, batch_size=32)
 

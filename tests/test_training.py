@@ -149,7 +149,7 @@ def test_blurred_target_forgives_a_near_miss_more_than_a_far_one():
 
 
 def test_evaluate_autoencoder_scores_a_trained_model(prepared_data, stage1, capsys):
-    from training import evaluate_autoencoder
+    from evaluation import evaluate_autoencoder
 
     assert evaluate_autoencoder.main(["--autoencoder", str(stage1 / "autoencoder"),
                                       "--data", prepared_data, "--items", "4"]) == 0

@@ -1,8 +1,8 @@
 """Latency, cold start, memory and bank-scaling benchmarks of the pipeline (CPU).
 
-    python -m s2a.bench                      # default weights, 200 calls, 1 and 2 threads
-    python -m s2a.bench --weights DIR --calls 500 --json
-    python -m s2a.bench --bank-size 10000,100000   # flat vs HNSW vs IVF on synthetic latents
+    python -m tools.bench                      # default weights, 200 calls, 1 and 2 threads
+    python -m tools.bench --weights DIR --calls 500 --json
+    python -m tools.bench --bank-size 10000,100000   # flat vs HNSW vs IVF on synthetic latents
 
 The stages are the pipeline's own methods (`Sketch2Anime.sketch_tensor`, `hints_tensor`,
 `encode`, `search`, `solve`, the generator, `decode_projected`, `to_result`), called in

@@ -1,8 +1,8 @@
 """Load test: start app.py on 127.0.0.1 and drive `/generate` with many gradio_client clients.
 
-    python -m s2a.loadtest                        # 16 clients, 400 requests, bundled weights
-    python -m s2a.loadtest --clients 4 --requests 24 --weights DIR --json
-    python -m s2a.loadtest --overload             # a 2-place queue against a crowd of 16
+    python -m tools.loadtest                        # 16 clients, 400 requests, bundled weights
+    python -m tools.loadtest --clients 4 --requests 24 --weights DIR --json
+    python -m tools.loadtest --overload             # a 2-place queue against a crowd of 16
 
 The normal run reports failed requests (must be 0), p50/p95 latency, throughput and the
 server's resident memory (VmRSS) after the first quarter of the requests (request 100 of
@@ -329,7 +329,7 @@ def run_overload(server: Server, inputs, burst: int, max_queue: int, concurrency
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m s2a.loadtest", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.loadtest", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=16,
                         help="concurrent gradio_client clients (normal run) or simultaneous "

@@ -1,6 +1,6 @@
 """Evaluate Sketch2Anime against the SimpleGAN baseline on the validation split.
 
-    python -m training.evaluate --weights weights/ --data data/ --out runs/eval
+    python -m evaluation.evaluate --weights weights/ --data data/ --out runs/eval
 
 Every val sketch is given to each system twice, as drawn by the detail filter ("clean")
 and redrawn the way an amateur would ("degraded", training.degrade), with 0, 1, 5, ...
@@ -42,7 +42,7 @@ from s2a.sketch import extract_sketch
 from training.common import pick_device
 from training.data import load_split
 from training.degrade import degrade_batch
-from training.realism import RealismConfig, two_sample_accuracy
+from evaluation.realism import RealismConfig, two_sample_accuracy
 
 SYSTEMS = ("method r=1", "method r=0", "simplegan")
 # The refine value behind each method system; the baseline has no projection.

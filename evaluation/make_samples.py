@@ -1,6 +1,6 @@
 """A sample grid from the sketches the project draws itself (no dataset images).
 
-    python -m training.make_samples --weights weights/ --out docs/samples.png
+    python -m evaluation.make_samples --weights weights/ --out docs/samples.png
 
 Rows: each example sketch with and without its colour hints. Columns: the input (hints
 drawn over it), the method at refine 1 and 0, the SimpleGAN baseline (if the weights
