@@ -1,1 +1,1 @@
-"""Evaluation of trained weights: metrics and sample grids, apart from training (as stylegan3 keeps metrics/)."""
+"""Evaluation of trained weights: metrics and sample grids, kept apart from training/."""

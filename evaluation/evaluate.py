@@ -34,6 +34,7 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from evaluation.realism import RealismConfig, two_sample_accuracy
 from s2a import Sketch2Anime
 from s2a.hints import hints_to_array, simulate_hints
 from s2a.metrics import edge_f1, hint_delta_e_per_pixel, psnr
@@ -42,7 +43,6 @@ from s2a.sketch import extract_sketch
 from training.common import pick_device
 from training.data import load_split
 from training.degrade import degrade_batch
-from evaluation.realism import RealismConfig, two_sample_accuracy
 
 SYSTEMS = ("method r=1", "method r=0", "simplegan")
 # The refine value behind each method system; the baseline has no projection.

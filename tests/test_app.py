@@ -19,9 +19,9 @@ from PIL import Image
 import app
 from s2a import Sketch2Anime
 from s2a.examples import example_hints, example_sketches
-from tools.loadtest import Server
 from s2a.sketch import EMPTY_SKETCH_MESSAGE
 from tests.conftest import cartoon_face, face_sketch
+from tools.loadtest import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = app.CANVAS

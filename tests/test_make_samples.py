@@ -2,8 +2,8 @@
 
 from PIL import Image
 
-from s2a.examples import example_sketches
 from evaluation.make_samples import TILE, main
+from s2a.examples import example_sketches
 
 
 def test_sample_grid_has_a_row_per_example_and_hint_setting(tiny_weights, tmp_path):
