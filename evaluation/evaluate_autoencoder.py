@@ -1,6 +1,7 @@
 """How much of the drawing a stage-1 autoencoder's latent keeps (compare two autoencoders).
 
-    python -m evaluation.evaluate_autoencoder --autoencoder runs/autoencoder/autoencoder --data data/
+    python -m evaluation.evaluate_autoencoder --autoencoder runs/autoencoder/autoencoder \
+        --data data/
 
 On `--items` validation sketches, edge F1 between the input sketch and (1 px tolerance by
 default: at 2 px an all-ink 96 px image already scores 0.4-0.7 against a typical sketch):
