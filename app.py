@@ -31,7 +31,7 @@ from s2a.examples import example_hints, example_sketches
 from s2a.images import as_pil_image, to_grey_array
 from s2a.metrics import delta_e_ciede2000, rgb_to_lab
 from s2a.pipeline import MAX_K, pad_like_sketch
-from s2a.sketch import EMPTY_SKETCH_MESSAGE, REFERENCE_SIDE, extract_sketch
+from s2a.sketch import EMPTY_SKETCH_MESSAGE, REFERENCE_SIDE, extract_sketch, ink_of
 
 CANVAS = 512  # the drawing pads, in pixels
 FACE_DISPLAY = 512  # the face is upscaled (LANCZOS) to this size for display and download
@@ -171,14 +171,6 @@ def fit_to_canvas(image: Image.Image, fill, size: int = CANVAS) -> Image.Image:
     canvas = Image.new(image.mode, (size, size), fill)
     canvas.paste(image, ((size - image.width) // 2, (size - image.height) // 2))
     return canvas
-
-
-def ink_of(sketch: Image.Image) -> np.ndarray:
-    """Ink amount (H, W) float32 in [0, 1] of a sketch; light-on-dark drawings are inverted."""
-    grey = to_grey_array(sketch)  # (H, W) in [0, 255]
-    if np.median(grey) < 127.5:
-        grey = 255.0 - grey
-    return 1.0 - grey / 255.0
 
 
 def sketch_editor_value(sketch: Image.Image) -> dict:

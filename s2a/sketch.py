@@ -78,16 +78,19 @@ def normalize_sketch(image, resolution: int) -> np.ndarray:
     if image.mode == "L" and image.width == image.height:
         ink = _resize_ink(_grey_ink_uint8(image, resolution), resolution, dilated=True)
     else:
-        grey = to_grey_array(image)  # (H, W) float32 in [0, 255]
-        # Strokes are the minority of pixels, so the median is the paper colour.
-        if np.median(grey) < 127.5:
-            grey = 255.0 - grey
-        ink = 1.0 - grey / 255.0
-        ink = _pad_to_square(ink)
-        ink = _resize_ink(ink, resolution)
+        ink = _resize_ink(_pad_to_square(ink_of(image)), resolution)
     if int((ink >= INK_THRESHOLD).sum()) < MIN_INK_PIXELS:
         raise ValueError(EMPTY_SKETCH_MESSAGE)
     return (1.0 - ink).astype(np.float32)
+
+
+def ink_of(image: Image.Image) -> np.ndarray:
+    """Ink amount (H, W) float32 in [0, 1] of a drawing; light-on-dark drawings are inverted."""
+    grey = to_grey_array(image)  # (H, W) float32 in [0, 255]
+    # Strokes are the minority of pixels, so the median is the paper colour.
+    if np.median(grey) < 127.5:
+        grey = 255.0 - grey
+    return 1.0 - grey / 255.0
 
 
 def _grey_table() -> np.ndarray:
