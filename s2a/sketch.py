@@ -152,3 +152,40 @@ def _resize_ink(ink: np.ndarray, resolution: int, dilated: bool = False) -> np.n
     if kernel >= 2 and not dilated:
         ink = cv2.dilate(ink, np.ones((kernel, kernel), np.uint8))
     return np.clip(cv2.resize(ink, (resolution, resolution), interpolation=cv2.INTER_AREA), 0, 1)
+
+
+# XDoG defaults, tuned by eye on the 96 px faces so that its lines cover about as much of
+# a face as the Canny sketches do (5-9 % of pixels), but drawn differently: lines 1-3 px
+# wide on the dark side of each edge, where Canny draws 1 px on the edge itself.
+XDOG_SIGMA = 0.8
+XDOG_K = 1.6
+XDOG_THRESHOLD = 0.02
+XDOG_SHARPNESS = 60.0
+
+
+def xdog_sketch(
+    image,
+    sigma: float = XDOG_SIGMA,
+    k: float = XDOG_K,
+    threshold: float = XDOG_THRESHOLD,
+    sharpness: float = XDOG_SHARPNESS,
+    min_stroke_px: int = MIN_STROKE_PX,
+) -> Image.Image:
+    """A second line extractor beside `extract_sketch`: difference of Gaussians (XDoG).
+
+    Ink where the grey image (0-1) blurred by `sigma` is darker than it blurred by
+    `k * sigma` by more than `threshold`, with a soft tanh edge of slope `sharpness`
+    (Winnemoeller's XDoG with tau = 1: lines, no filled shadows). Strokes with fewer than
+    `min_stroke_px` pixels (scaled with the side relative to 96 px) are dropped. Returns a
+    PIL "L" image of the input's size, dark lines on white, binarised at 128.
+    """
+    image = as_pil_image(image, "picture")
+    grey = to_grey_array(image) / 255.0  # (H, W) float32 in [0, 1]
+    narrow = cv2.GaussianBlur(grey, (0, 0), sigmaX=sigma)
+    wide = cv2.GaussianBlur(grey, (0, 0), sigmaX=sigma * k)
+    difference = narrow - wide  # negative on the dark side of an edge
+    ink = np.tanh(sharpness * np.maximum(0.0, -difference - threshold))  # (H, W) in [0, 1)
+    strokes = np.where(ink >= 0.5, 255, 0).astype(np.uint8)
+    scale = max(grey.shape) / REFERENCE_SIDE
+    strokes = drop_short_strokes(strokes, max(1, round(min_stroke_px * scale)))
+    return Image.fromarray(255 - strokes, mode="L")

@@ -197,3 +197,151 @@ def test_batch_is_deterministic_and_shaped():
 def test_batch_rejects_a_single_image():
     with pytest.raises(ValueError):
         degrade_batch(_face(), seed=0)
+
+
+# ---------------------------------------------------------------------------
+# Line styles (training.degrade.amateur_sketch and its parts)
+# ---------------------------------------------------------------------------
+
+from training.degrade import (  # noqa: E402
+    SHIFTS,
+    STYLES,
+    add_strays,
+    amateur_batch,
+    amateur_sketch,
+    erase_part,
+    shift_batch,
+    soften,
+)
+
+
+def _face_image() -> np.ndarray:
+    """A colour face to extract lines from: skin disc, dark eyes and mouth on light paper."""
+    img = np.full((SIZE, SIZE, 3), 235, dtype=np.uint8)
+    cv2.circle(img, (48, 48), 36, (200, 170, 150), -1)
+    cv2.ellipse(img, (34, 40), (7, 4), 0, 0, 360, (40, 30, 90), -1)
+    cv2.ellipse(img, (62, 40), (7, 4), 0, 0, 360, (40, 30, 90), -1)
+    cv2.line(img, (38, 66), (58, 66), (60, 20, 20), 2)
+    return img
+
+
+def _ink_box(img: np.ndarray) -> tuple[int, int]:
+    ys, xs = np.nonzero(img < 128)
+    return ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+
+
+def test_smooth_strokes_stay_on_the_drawing_and_lose_the_staircase():
+    img = _blank()
+    cv2.line(img, (10, 30), (85, 60), 0, 1)  # a shallow diagonal: a 1 px staircase
+    smooth = _run(img, wobble_px=0.0, thickness_range=(1, 1), smooth_px=4.0, **STILL)
+    assert _mean_distance_to(img, smooth) < 1.0
+    # A smoothed copy of the default path: the same stroke count, still one line.
+    assert _n_strokes(smooth) == 1
+    # Smoothing a closed loop shrinks it only a little.
+    ring = _blank()
+    cv2.circle(ring, (48, 48), 30, 0, 1)
+    out = _run(ring, wobble_px=0.0, thickness_range=(1, 1), smooth_px=4.0, **STILL)
+    assert _mean_distance_to(ring, out) < 1.5
+
+
+def test_rough_only_is_degrade_batch():
+    batch = np.stack([_face(), _ten_lines()])
+    assert np.array_equal(amateur_batch(batch, 3, styles=("rough",)), degrade_batch(batch, 3))
+
+
+def test_amateur_batch_is_seeded_shaped_and_uses_the_faces():
+    batch = np.stack([_face(), _ten_lines(), _blank()])
+    faces = np.stack([_face_image()] * 3)
+    a = amateur_batch(batch, 1, faces)
+    assert a.shape == batch.shape and a.dtype == np.uint8
+    assert np.array_equal(a, amateur_batch(batch, 1, faces))
+    assert not np.array_equal(a, amateur_batch(batch, 2, faces))
+    assert (a[2] == 255).all()
+    with pytest.raises(ValueError):
+        amateur_sketch(_face(), np.random.default_rng(0), styles=("rough", "crayon"))
+    with pytest.raises(ValueError):
+        amateur_batch(_face(), 0)
+
+
+def test_every_style_alone_changes_the_drawing_sometimes():
+    face, image = _face(), _face_image()
+    for style in STYLES:
+        outs = [amateur_sketch(face, np.random.default_rng(s), image, (style,))
+                for s in range(12)]
+        assert any(not np.array_equal(o, face) for o in outs), style
+        assert all(o.shape == face.shape and o.dtype == np.uint8 for o in outs)
+
+
+def test_width_style_draws_wider_lines():
+    face = _face()
+    widths = [(amateur_sketch(face, np.random.default_rng(s), styles=("width",)) < 128).sum()
+              for s in range(12)]
+    assert max(widths) >= 2.5 * (face < 128).sum()
+
+
+def test_frame_draws_the_face_smaller_and_centred():
+    face = _face()
+    h, w = _ink_box(face)
+    smaller = []
+    for s in range(16):
+        out = amateur_sketch(face, np.random.default_rng(s), styles=("frame",))
+        oh, ow = _ink_box(out)
+        smaller.append(oh < 0.9 * h and ow < 0.9 * w)
+        ys, xs = np.nonzero(out < 128)
+        assert abs(ys.mean() - 48) < 0.1 * SIZE and abs(xs.mean() - 48) < 0.1 * SIZE
+    assert any(smaller)
+
+
+def test_heavy_style_drops_more_strokes():
+    lines = _ten_lines()
+    heavy = [_n_strokes(amateur_sketch(lines, np.random.default_rng(s), styles=("rough", "heavy")))
+             for s in range(30)]
+    rough = [_n_strokes(amateur_sketch(lines, np.random.default_rng(s), styles=("rough",)))
+             for s in range(30)]
+    assert min(heavy) < min(rough)
+
+
+def test_xdog_style_draws_from_the_face_image():
+    from s2a.sketch import xdog_sketch
+
+    lines = np.asarray(xdog_sketch(_face_image()))
+    assert lines.shape == (SIZE, SIZE) and set(np.unique(lines)) <= {0, 255}
+    # Lines sit at the eyes and the face outline, not in the flat paper.
+    assert (lines[30:50, 25:45] < 128).any()
+    assert (lines[:8, :8] == 255).all()
+    assert not (np.asarray(xdog_sketch(np.full((SIZE, SIZE, 3), 200, np.uint8))) < 128).any()
+
+
+def test_soften_keeps_line_centres_dark_and_adds_grey():
+    face = _face()
+    soft = soften(face, 0.8)
+    assert soft.dtype == np.uint8 and soft.shape == face.shape
+    assert ((soft > 20) & (soft < 235)).sum() > (face < 128).sum()  # grey fringes
+    ys, xs = np.nonzero(face < 128)
+    assert np.median(soft[ys, xs]) < 128  # strokes still read as strokes
+
+
+def test_strays_add_marks_and_erase_part_wipes_a_band():
+    face = _face()
+    rng = np.random.default_rng(0)
+    marked = [add_strays(face, rng, dots=6, scribbles=3) for _ in range(5)]
+    assert any((m < 128).sum() > (face < 128).sum() for m in marked)
+    assert all(((m < 128) | (face >= 128)).all() for m in marked)  # nothing erased
+    for seed in range(8):
+        part = erase_part(face, np.random.default_rng(seed))
+        assert 20 <= (part < 128).sum() < (face < 128).sum()
+        assert ((part < 128) <= (face < 128)).all()
+    tiny = _blank()
+    tiny[48, 40:45] = 0
+    assert np.array_equal(erase_part(tiny, np.random.default_rng(0)), tiny)  # too little ink
+
+
+def test_shift_batch_changes_only_the_pen():
+    face = _face()
+    thick, smooth = shift_batch(face[None], "thick")[0], shift_batch(face[None], "smooth")[0]
+    assert (thick < 128).sum() > 2.5 * (face < 128).sum()
+    assert _mean_distance_to(thick, face) < 0.5  # the drawing itself is all there
+    assert _mean_distance_to(smooth, face) < 0.5
+    assert set(SHIFTS) == {"thick", "smooth"}
+    with pytest.raises(ValueError):
+        shift_batch(face[None], "crayon")

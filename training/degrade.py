@@ -80,9 +80,9 @@ def _contour_to_paths(contour: np.ndarray, width: int) -> list[np.ndarray]:
 
 
 def _wobbly_paths(
-    paths: list[np.ndarray], amplitude: float, rng: np.random.Generator
+    paths: list[np.ndarray], amplitude: float, rng: np.random.Generator, smooth_px: float = 0.0
 ) -> list[np.ndarray]:
-    """Resample every path to 1-px steps and add smooth noise along it.
+    """Resample every path to 1-px steps, optionally smooth it, and add smooth noise along it.
 
     All paths are handled in one vectorised pass (one interpolation, one convolution):
     a face sketch has dozens of short paths and per-path numpy calls dominate the time.
@@ -108,6 +108,8 @@ def _wobbly_paths(
     k = np.arange(n_out.sum()) - np.repeat(out_first, n_out)
     query = np.repeat(offset, n_out) + k * np.repeat(length / (n_out - 1), n_out)
     res = np.stack([np.interp(query, axis, pts[:, 0]), np.interp(query, axis, pts[:, 1])], 1)
+    if smooth_px > 0:
+        res = _smooth_along(res, n_out, out_first, smooth_px)
 
     # Gaussian-smoothed white noise; each path gets its own block of raw noise padded
     # by the kernel radius, so neighbouring paths drift independently.
@@ -125,6 +127,25 @@ def _wobbly_paths(
     return np.split(res, out_first[1:])
 
 
+def _smooth_along(
+    pts: np.ndarray, counts: np.ndarray, first: np.ndarray, radius_px: float
+) -> np.ndarray:
+    """Two passes of a moving average along each path (about a Gaussian), ends clamped.
+
+    Vectorised over all paths with one cumulative sum: the window of point j of a path is
+    cut at the path's own ends, so paths never pull on each other.
+    """
+    radius = max(1, int(round(radius_px / 2)))  # two box passes of width 2r+1 ~ one of 4r
+    start = np.repeat(first, counts)  # (P,) first point of each point's path
+    stop = start + np.repeat(counts, counts) - 1  # (P,) last point of each point's path
+    j = np.arange(len(pts))
+    lo, hi = np.maximum(start, j - radius), np.minimum(stop, j + radius)
+    for _ in range(2):
+        total = np.vstack([np.zeros((1, 2)), np.cumsum(pts, axis=0)])  # (P + 1, 2)
+        pts = (total[hi + 1] - total[lo]) / (hi - lo + 1)[:, None]
+    return pts
+
+
 def degrade_sketch(
     sketch: Image.Image | np.ndarray,
     rng: np.random.Generator,
@@ -133,6 +154,7 @@ def degrade_sketch(
     thickness_range: tuple[int, int] = (1, 2),
     shift_frac: float = 0.08,
     scale_range: tuple[float, float] = (0.85, 1.15),
+    smooth_px: float = 0.0,
 ) -> Image.Image:
     """Redraw a clean sketch the way an amateur might.
 
@@ -150,6 +172,9 @@ def degrade_sketch(
         shift_frac: the drawing is shifted by up to this fraction of the side, per axis.
         scale_range: the drawing is rescaled about the centre by a factor drawn from
             this range.
+        smooth_px: before the wobble, each stroke is smoothed along its path over about
+            this many pixels (0 = off): a confident hand draws smooth curves where the
+            edge detector leaves pixel staircases.
 
     Returns:
         A PIL "L" image of the input's size: black (0) strokes on white (255). An input
@@ -186,7 +211,7 @@ def degrade_sketch(
         for path in _contour_to_paths(contours[i], w):
             paths.append(path)
             widths.append(width)
-    wobbly = _wobbly_paths(paths, wobble_px, rng)
+    wobbly = _wobbly_paths(paths, wobble_px, rng, smooth_px)
 
     layers: dict[int, list[np.ndarray]] = {}  # pen width in px -> its polylines
     for pts, width in zip(wobbly, widths):
@@ -227,3 +252,160 @@ def degrade_batch(sketches: np.ndarray, seed: int) -> np.ndarray:
     for k, sketch in enumerate(sketches):
         out[k] = np.asarray(degrade_sketch(sketch, np.random.default_rng([seed, k])))
     return out
+
+
+# ---------------------------------------------------------------------------
+# Line style: the same drawing made with other tools, hands and framings
+# ---------------------------------------------------------------------------
+
+# What `amateur_sketch` may vary. "rough" alone is `degrade_sketch` with its defaults (the
+# probe of issue 13); the others add line styles users have and training sketches lack.
+STYLES = ("rough", "width", "soft", "smooth", "xdog", "strays", "heavy", "partial", "frame")
+# Pen width (px at 96 px) of a restyled drawing, and how often each comes up: thin lines
+# are what most canvases give after normalisation, 4 px is a fat marker.
+_WIDTHS = np.array([1, 2, 3, 4])
+_WIDTH_P = np.array([0.3, 0.35, 0.22, 0.13])
+# How often each style fires on a degraded item (when the style is switched on).
+_P = {"xdog": 0.2, "clean_lines": 0.2, "smooth": 0.4, "heavy": 0.25, "strays": 0.3,
+      "partial": 0.15, "frame": 0.35, "soft": 0.35}
+# A partial face or stray marks must leave a drawing: fewer ink pixels than this and
+# the erasure is undone.
+_MIN_INK = 20
+
+
+def soften(sketch: np.ndarray, sigma: float) -> np.ndarray:
+    """Soft grey lines: (H, W) uint8 sketch blurred by `sigma` px, line centres kept dark.
+
+    Canvases, pencils and the app's own downscaling give anti-aliased grey strokes where
+    training sketches are binary.
+    """
+    ink = 1.0 - sketch.astype(np.float32) / 255.0  # (H, W) in [0, 1]
+    blurred = cv2.GaussianBlur(ink, (0, 0), sigmaX=sigma)
+    # Rescale so a 1 px line's centre stays as dark as before the blur.
+    radius = int(np.ceil(3 * sigma))
+    profile = cv2.getGaussianKernel(2 * radius + 1, sigma)
+    peak = float(profile[radius, 0])
+    out = np.clip(blurred / peak, 0.0, 1.0)
+    return np.round(255.0 * (1.0 - out)).astype(np.uint8)
+
+
+def add_strays(sketch: np.ndarray, rng: np.random.Generator, dots: int = 4,
+               scribbles: int = 2) -> np.ndarray:
+    """Up to `dots` specks and `scribbles` short random-walk marks, anywhere on the page."""
+    h, w = sketch.shape
+    out = sketch.copy()
+    for _ in range(int(rng.integers(0, dots + 1))):
+        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+        cv2.circle(out, (x, y), int(rng.integers(0, 2)), 0, -1)
+    for _ in range(int(rng.integers(0, scribbles + 1))):
+        start = rng.uniform(0, 1, size=2) * np.array([w, h])
+        steps = rng.normal(0.0, 2.0, size=(int(rng.integers(4, 10)), 2))
+        points = np.round((start + np.cumsum(steps, axis=0)) * 16).astype(np.int32)
+        cv2.polylines(out, [points[:, None]], False, 0, 1, cv2.LINE_8, shift=4)
+    return out
+
+
+def erase_part(sketch: np.ndarray, rng: np.random.Generator,
+               share: tuple[float, float] = (0.25, 0.5)) -> np.ndarray:
+    """A half-finished face: a band of `share` of the side wiped from a random edge."""
+    h, w = sketch.shape
+    out = sketch.copy()
+    side = int(rng.integers(4))  # 0 top, 1 bottom, 2 left, 3 right
+    cut = int(round(rng.uniform(*share) * (h if side < 2 else w)))
+    region = [slice(None), slice(None)]
+    region[side // 2] = slice(0, cut) if side % 2 == 0 else slice((h, w)[side // 2] - cut, None)
+    out[tuple(region)] = 255
+    return out if (out < _DARK).sum() >= _MIN_INK else sketch
+
+
+def amateur_sketch(sketch: np.ndarray, rng: np.random.Generator,
+                   image: np.ndarray | None = None,
+                   styles: tuple[str, ...] = STYLES) -> np.ndarray:
+    """One drawing of what `sketch` shows, as a user might make it: (H, W) uint8 -> same.
+
+    With styles ("rough",) this is exactly `degrade_sketch` with its defaults. Each other
+    style, when on, fires with its own probability: "xdog" starts from a second line
+    extractor on `image` (the face, (H, W, 3) uint8) instead of the Canny sketch; "width"
+    draws 1-4 px lines; "smooth" redraws strokes as smooth curves; "heavy" drops more
+    strokes; "strays" adds specks and scribbles; "partial" wipes a band from an edge;
+    "frame" draws the face smaller (0.5-0.85) on a white pad; "soft" gives grey
+    anti-aliased lines. With any line style on, some drawings keep their strokes whole
+    and in place (clean lines, another style) instead of roughened.
+    """
+    unknown = set(styles) - set(STYLES)
+    if unknown:
+        raise ValueError(f"Unknown styles {sorted(unknown)}: choose from {', '.join(STYLES)}.")
+    if tuple(styles) == ("rough",):
+        return np.asarray(degrade_sketch(sketch, rng))
+    from s2a.sketch import xdog_sketch  # the runtime package, only needed here
+
+    source = sketch
+    if "xdog" in styles and image is not None and rng.random() < _P["xdog"]:
+        source = np.asarray(xdog_sketch(image, threshold=rng.uniform(0.012, 0.03)))
+        if (source < _DARK).sum() < _MIN_INK:
+            source = sketch
+    kwargs: dict = {}
+    rough = "rough" in styles and not rng.random() < _P["clean_lines"]
+    if not rough:
+        kwargs.update(drop_range=(0.0, 0.0), wobble_px=0.0, shift_frac=0.0,
+                      scale_range=(1.0, 1.0))
+    else:
+        kwargs["wobble_px"] = rng.uniform(0.5, 2.0)
+    if "width" in styles:
+        width = int(rng.choice(_WIDTHS, p=_WIDTH_P))
+        kwargs["thickness_range"] = (max(1, width - 1), width)
+    else:
+        kwargs["thickness_range"] = (1, 2) if rough else (1, 1)
+    if "smooth" in styles and rng.random() < _P["smooth"]:
+        kwargs["smooth_px"] = rng.uniform(2.0, 6.0)
+    if "heavy" in styles and rng.random() < _P["heavy"]:
+        kwargs["drop_range"] = (0.5, 0.8)
+    if "frame" in styles and rng.random() < _P["frame"]:
+        kwargs["scale_range"] = (0.5, 0.85)
+        kwargs["shift_frac"] = 0.05
+    out = np.asarray(degrade_sketch(source, rng, **kwargs))
+    if "partial" in styles and rng.random() < _P["partial"]:
+        out = erase_part(out, rng)
+    if "strays" in styles and rng.random() < _P["strays"]:
+        out = add_strays(out, rng)
+    if "soft" in styles and rng.random() < _P["soft"]:
+        out = soften(out, rng.uniform(0.5, 1.0))
+    return out
+
+
+def amateur_batch(sketches: np.ndarray, seed: int, images: np.ndarray | None = None,
+                  styles: tuple[str, ...] = STYLES) -> np.ndarray:
+    """`amateur_sketch` over an (N, H, W) uint8 stack, item k seeded by [seed, k].
+
+    `images` (N, H, W, 3) uint8, the faces, feed the "xdog" style; without them it is
+    skipped. With styles ("rough",) this equals `degrade_batch`.
+    """
+    sketches = np.asarray(sketches)
+    if sketches.ndim != 3 or sketches.dtype != np.uint8:
+        raise ValueError(
+            f"Expected an (N, H, W) uint8 array of sketches, got shape {sketches.shape} "
+            f"and dtype {sketches.dtype}."
+        )
+    out = np.empty_like(sketches)  # (N, H, W)
+    for k, sketch in enumerate(sketches):
+        image = None if images is None else np.asarray(images[k])
+        out[k] = amateur_sketch(sketch, np.random.default_rng([seed, k]), image, styles)
+    return out
+
+
+# Fixed line-style shifts for the evaluation: the drawing kept whole and in place, only
+# the pen changed.
+SHIFTS = {
+    "thick": dict(thickness_range=(3, 3)),
+    "smooth": dict(thickness_range=(2, 2), smooth_px=4.0),
+}
+
+
+def shift_batch(sketches: np.ndarray, shift: str) -> np.ndarray:
+    """(N, H, W) uint8 sketches redrawn in the line style `shift` (a key of SHIFTS)."""
+    if shift not in SHIFTS:
+        raise ValueError(f"Unknown shift {shift!r}: choose from {', '.join(SHIFTS)}.")
+    still = dict(drop_range=(0.0, 0.0), wobble_px=0.0, shift_frac=0.0, scale_range=(1.0, 1.0))
+    rng = np.random.default_rng(0)  # nothing random is left on; degrade_sketch wants one
+    return np.stack([np.asarray(degrade_sketch(s, rng, **still, **SHIFTS[shift]))
+                     for s in np.asarray(sketches)])
