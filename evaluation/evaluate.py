@@ -36,20 +36,21 @@ from tqdm import tqdm
 
 from evaluation.realism import RealismConfig, two_sample_accuracy
 from s2a import Sketch2Anime
-from s2a.hints import hints_to_array, simulate_hints
+from s2a.hints import hints_to_array
+from s2a.hub import BASELINE_DIR
 from s2a.metrics import edge_f1, hint_delta_e_per_pixel, psnr
 from s2a.models import SimpleGAN
 from s2a.sketch import extract_sketch
 from training.common import pick_device
 from training.data import load_split
 from training.degrade import degrade_batch
+from training.simulate_hints import simulate_hints
 
 SYSTEMS = ("method r=1", "method r=0", "simplegan")
 # The refine value behind each method system; the baseline has no projection.
 REFINE = {"method r=1": 1.0, "method r=0": 0.0}
 BASELINE_SYSTEM = "simplegan"
 SKETCH_SETS = ("clean", "degraded")
-BASELINE_DIR = "baseline"
 EDGE_TOLERANCE_PX = 2
 SAMPLE_ITEMS = 8
 SAMPLE_HINTS = 5

@@ -12,6 +12,8 @@ from PIL import Image
 # 4096 x 4096 covers any canvas or photo people upload; more is a mistake or an attack.
 MAX_PIXELS = 4096 * 4096
 MAX_SIDE = 4096  # per side too: a 16,777,216 x 1 strip would be padded to a 10^14 px square
+# PIL modes that carry an alpha band (a palette image may carry one in its info too).
+ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 # Premultiplied grey+alpha and CIELAB: PIL converts them only to these.
 _CONVERTIBLE = {"La": "LA", "LAB": "RGB"}
 
@@ -30,17 +32,27 @@ def as_pil_image(image, what: str = "image") -> Image.Image:
             f"The {what} is not an image (got {type(image).__name__}): "
             "upload a PNG or JPEG, or draw on the canvas."
         )
-    width, height = image.size
+    check_size(*image.size, what)
+    if image.mode in _CONVERTIBLE:  # modes PIL cannot convert to L/RGB(A) directly
+        image = image.convert(_CONVERTIBLE[image.mode])
+    return image
+
+
+def check_size(width: int, height: int, what: str = "image") -> None:
+    """Raise ValueError unless a width x height picture is non-empty and within the limits."""
     if width < 1 or height < 1:
-        raise ValueError(f"The {what} is empty (0 pixels): draw or upload a picture.")
+        raise ValueError(f"The {what} is empty ({width}x{height} pixels): draw or upload a "
+                         "picture.")
     if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
         raise ValueError(
             f"The {what} is too large ({width}x{height} pixels): "
             f"use a picture of at most {MAX_SIDE}x{MAX_SIDE} pixels."
         )
-    if image.mode in _CONVERTIBLE:  # modes PIL cannot convert to L/RGB(A) directly
-        image = image.convert(_CONVERTIBLE[image.mode])
-    return image
+
+
+def has_alpha(image: Image.Image) -> bool:
+    """Whether a PIL image carries transparency (an alpha band or a palette's)."""
+    return image.mode in ALPHA_MODES or (image.mode == "P" and "transparency" in image.info)
 
 
 def _array_to_pil(array: np.ndarray, what: str) -> Image.Image:
@@ -88,9 +100,7 @@ def to_grey_array(image: Image.Image) -> np.ndarray:
         if not np.isfinite(grey).all():
             raise ValueError("The image contains NaN or infinite values: send a real image.")
         return np.clip(grey * 255.0 if grey.max(initial=0) <= 1.0 else grey, 0, 255)
-    if mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    if has_alpha(image):
         rgba = np.asarray(image.convert("RGBA"), dtype=np.float32)
         alpha = rgba[:, :, 3:4] / 255.0
         grey = _luminance(rgba[:, :, :3])

@@ -117,34 +117,6 @@ def edge_f1(
     return 2.0 * precision * recall / (precision + recall)
 
 
-def chamfer_distance(
-    sketch_a: Image.Image | np.ndarray, sketch_b: Image.Image | np.ndarray
-) -> float:
-    """Symmetric mean chamfer distance between the strokes of two sketches, in pixels.
-
-    The mean over A's stroke pixels of the distance to the nearest B stroke pixel, plus the
-    same from B to A, divided by 2. Inputs and resizing are as in `edge_f1`.
-
-    Returns:
-        The distance; 0.0 when both sketches are empty, and float("inf") when exactly one is
-        empty (there is nothing to measure the other's strokes against).
-    """
-    a, b = _stroke_masks(sketch_a, sketch_b)
-    n_a, n_b = int(a.sum()), int(b.sum())
-    if n_a == 0 and n_b == 0:
-        return 0.0
-    if n_a == 0 or n_b == 0:
-        return float("inf")
-    a_to_b = float(_distance_to(b)[a].mean())
-    b_to_a = float(_distance_to(a)[b].mean())
-    return (a_to_b + b_to_a) / 2.0
-
-
-# ---------------------------------------------------------------------------
-# Colour: sRGB -> Lab and CIEDE2000
-# ---------------------------------------------------------------------------
-
-
 def rgb_to_lab(rgb_uint8: np.ndarray) -> np.ndarray:
     """Convert sRGB colours to CIE L*a*b* (D65 white).
 
@@ -267,23 +239,6 @@ def hint_delta_e_per_pixel(
     wanted = rgb_to_lab(rgba[..., :3][hinted])  # (N, 3)
     got = rgb_to_lab(rgb[hinted])  # (N, 3)
     return delta_e_ciede2000(wanted, got)
-
-
-def hint_delta_e(image: Image.Image | np.ndarray, hints: Image.Image | np.ndarray) -> float:
-    """Mean CIEDE2000 between hint colours and the image over hinted pixels.
-
-    Inputs as in `hint_delta_e_per_pixel`. Returns float("nan") when no pixel is hinted,
-    since there is nothing to score (callers should skip such samples, not count them as 0).
-    """
-    per_pixel = hint_delta_e_per_pixel(image, hints)
-    if per_pixel.size == 0:
-        return float("nan")
-    return float(per_pixel.mean())
-
-
-# ---------------------------------------------------------------------------
-# Pixel fidelity
-# ---------------------------------------------------------------------------
 
 
 def psnr(

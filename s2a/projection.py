@@ -55,6 +55,12 @@ _IVF_MIN_POINTS_PER_LIST = 39
 _IVF_MAX_POINTS_PER_LIST = 256
 
 DEFAULT_REG = 1e-3
+# How far a non-zero seed moves the neighbour weights towards a random mix of the same
+# neighbours: variations stay on the local patch of professional sketches.
+SEED_VARIATION = 0.35
+# A bank latent this close in angle to the query is the query's own sketch (training
+# sketches are in the bank; a user's never is), skipped with ``skip_same``.
+SAME_SKETCH_COSINE = 0.9999
 # Added to the Gram matrix's diagonal on top of the relative term, so a zero Gram
 # matrix (all neighbours equal to z) still solves, giving uniform weights.
 _GRAM_EPS = 1e-12
@@ -77,12 +83,12 @@ _FP16_MAX = float(np.finfo(np.float16).max)
 
 @dataclass(frozen=True)
 class Projection:
-    """Result of projecting one latent onto the bank's local manifold patch.
+    """Result of projecting a latent (or a batch) onto the bank's local manifold patch.
 
     Attributes:
-        latent: (d,) float32, ``sum_i weights[i] * bank[indices[i]]``.
-        indices: (k,) int64, bank rows of the k nearest neighbours, nearest first.
-        weights: (k,) float32, affine reconstruction weights; they sum to 1.
+        latent: (d,) float32, ``sum_i weights[i] * bank[indices[i]]``; (B, d) for a batch.
+        indices: (k,) int64, bank rows of the k nearest neighbours, nearest first; (B, k).
+        weights: (k,) float32, affine reconstruction weights; they sum to 1; (B, k).
     """
 
     latent: np.ndarray
@@ -100,34 +106,49 @@ def lle_weights(z: np.ndarray, neighbors: np.ndarray, reg: float = DEFAULT_REG) 
     ``reg=0`` gives the exact least-squares solution where it is unique.
 
     Args:
-        z: (d,) query latent.
-        neighbors: (k, d) neighbour latents, k >= 1.
+        z: (d,) query latent, or (B, d) a batch.
+        neighbors: (k, d) neighbour latents, k >= 1; (B, k, d) for a batch.
         reg: relative ridge on the Gram matrix, finite and >= 0.
 
     Returns:
-        (k,) float32 weights summing to 1.
+        (k,) float32 weights summing to 1; (B, k) for a batch.
     """
     z = np.asarray(z, dtype=np.float64)
     neighbors = np.asarray(neighbors, dtype=np.float64)
-    if z.ndim != 1:
-        raise ValueError(f"z must be a 1-D latent of shape (d,), got shape {z.shape}.")
-    if neighbors.ndim != 2 or neighbors.shape[0] < 1 or neighbors.shape[1] != z.shape[0]:
+    if z.ndim not in (1, 2):
+        raise ValueError(f"z must be a latent of shape (d,) or (B, d), got shape {z.shape}.")
+    if (neighbors.ndim != z.ndim + 1 or neighbors.shape[-2] < 1
+            or neighbors.shape[-1] != z.shape[-1] or neighbors.shape[:-2] != z.shape[:-1]):
         raise ValueError(
-            f"neighbors must have shape (k, {z.shape[0]}) with k >= 1, got {neighbors.shape}."
+            f"neighbors must have shape {(*z.shape[:-1], 'k', z.shape[-1])} with k >= 1, got "
+            f"{neighbors.shape}."
         )
     if not (math.isfinite(reg) and reg >= 0):
         raise ValueError(f"reg must be a finite number >= 0, got {reg}.")
     if not (np.isfinite(z).all() and np.isfinite(neighbors).all()):
         raise ValueError("z and neighbors must be finite (no NaN or inf).")
 
-    k = neighbors.shape[0]
-    diff = neighbors - z  # (k, d)
-    gram = diff @ diff.T  # (k, k)
-    gram[np.diag_indices(k)] += reg * np.trace(gram) / k + _GRAM_EPS
+    k = neighbors.shape[-2]
+    diff = neighbors - z[..., None, :]  # (..., k, d)
+    gram = diff @ np.swapaxes(diff, -1, -2)  # (..., k, k)
+    ridge = reg * np.trace(gram, axis1=-2, axis2=-1) / k + _GRAM_EPS  # (...,)
+    gram = gram + ridge[..., None, None] * np.eye(k)
     # Symmetric positive definite after the ridge, so a plain solve is stable.
-    w = np.linalg.solve(gram, np.ones(k))  # (k,)
-    w /= w.sum()
+    w = np.linalg.solve(gram, np.ones((*gram.shape[:-1], 1)))[..., 0]  # (..., k)
+    w /= w.sum(axis=-1, keepdims=True)
     return w.astype(np.float32)
+
+
+def vary_weights(weights: np.ndarray, seed: int) -> np.ndarray:
+    """Seed 0: the weights unchanged; other seeds: blended with a random convex mix.
+
+    ``weights`` is (k,) or (B, k); every row gets the same mix of its own neighbours.
+    """
+    if seed == 0:
+        return weights
+    mix = np.random.default_rng(seed).dirichlet(np.ones(weights.shape[-1]))  # (k,)
+    varied = (1.0 - SEED_VARIATION) * weights + SEED_VARIATION * mix
+    return (varied / varied.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 def refine_latent(z: np.ndarray, projected: np.ndarray, refine: float) -> np.ndarray:
@@ -300,27 +321,56 @@ class LatentBank:
                                     self._searched(queries)[0], len(indices))
         return indices
 
-    def project(self, z: np.ndarray, k: int = 10, reg: float | None = None) -> Projection:
+    def project(self, z: np.ndarray, k: int = 10, reg: float | None = None, seed: int = 0,
+                skip_same: bool = False) -> Projection:
         """Project ``z`` onto the local patch of the bank spanned by its k nearest neighbours.
 
+        The one projection of the project: the pipeline, the bench, the evaluation and
+        stage-2 training (on batches of training latents) all call it.
+
         Args:
-            z: (d,) query latent.
+            z: (d,) query latent, or (B, d) a batch.
             k: neighbours to reconstruct from, >= 1; clamped to N.
             reg: Gram-matrix ridge for :func:`lle_weights`; None uses the bank's ``reg``
                 (1e-3 unless set otherwise).
+            seed: 0 for the plain projection; another seed blends the weights with a
+                random convex mix of the same neighbours (:func:`vary_weights`).
+            skip_same: leave out bank latents that are the query itself (cosine above
+                ``SAME_SKETCH_COSINE``): for training latents, which are in the bank.
 
         Returns:
             A :class:`Projection` with the reconstructed latent, neighbour rows and weights.
         """
-        queries, single = self._as_queries(z)
-        if not single:
-            raise ValueError(f"project takes one latent of shape ({self.dim},), got {np.shape(z)}.")
-        z = queries[0]  # (d,)
-        indices = self.neighbors(z, k)  # (k,)
-        neighbors = self._latents[indices]  # (k, d)
-        weights = lle_weights(z, neighbors, self.reg if reg is None else reg)  # (k,)
-        latent = (weights.astype(np.float64) @ neighbors).astype(np.float32)  # (d,)
+        queries, single = self._as_queries(z)  # (B, d)
+        k = self._clamp_k(k)
+        if skip_same:
+            indices = self._neighbors_skipping_same(queries, k)  # (B, k)
+        else:
+            indices = np.stack([self.neighbors(query, k) for query in queries])  # (B, k)
+        neighbors = self._latents[indices]  # (B, k, d)
+        weights = lle_weights(queries, neighbors, self.reg if reg is None else reg)  # (B, k)
+        weights = vary_weights(weights, seed)
+        latent = np.einsum("bk,bkd->bd", weights.astype(np.float64), neighbors)  # (B, d)
+        latent = latent.astype(np.float32)
+        if single:
+            return Projection(latent=latent[0], indices=indices[0], weights=weights[0])
         return Projection(latent=latent, indices=indices, weights=weights)
+
+    def _neighbors_skipping_same(self, queries: np.ndarray, k: int) -> np.ndarray:
+        """(B, k) nearest bank rows of each (B, d) query, the query's own latent left out."""
+        extra = min(k + 1, len(self))
+        _, candidates = self.search(queries, extra)  # (B, k + 1)
+        candidates = np.where(candidates < 0, 0, candidates)
+        unit = self._searched(queries) if self.metric == "cosine" else (
+            queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12))
+        bank_unit = self._latents[candidates]  # (B, k + 1, d)
+        bank_unit = bank_unit / np.maximum(np.linalg.norm(bank_unit, axis=2, keepdims=True),
+                                           1e-12)
+        same = np.einsum("bd,bkd->bk", unit, bank_unit) > SAME_SKETCH_COSINE  # (B, k + 1)
+        # Stable sort puts the kept candidates first, nearest first; a row with more
+        # duplicates than spare slots falls back on them rather than on fewer neighbours.
+        order = np.argsort(same, axis=1, kind="stable")[:, :k]  # (B, k)
+        return np.take_along_axis(candidates, order, axis=1)
 
     def save(self, folder: str | Path) -> Path:
         """Write the bank to ``folder`` (created if needed); see the module docstring.

@@ -17,14 +17,14 @@ import pytest
 from PIL import Image
 
 import app
-from s2a import Sketch2Anime
+from s2a import Sketch2Anime, editor, hint_report
 from s2a.examples import example_hints, example_sketches
 from s2a.sketch import EMPTY_SKETCH_MESSAGE
 from tests.conftest import cartoon_face, face_sketch
 from tools.loadtest import Server
 
 ROOT = Path(__file__).resolve().parent.parent
-SIZE = app.CANVAS
+SIZE = editor.CANVAS
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def blank_payload() -> dict:
 def hint_payload(size: tuple[int, int] = (SIZE, SIZE), colour=(242, 211, 107)) -> dict:
     """A hint pad payload: the faint sketch as background, one painted stroke on the layer."""
     width, height = size
-    background = rgba(app.faint_sketch(face_sketch(SIZE)).resize(size))
+    background = rgba(editor.faint_sketch(face_sketch(SIZE)).resize(size))
     layer = np.zeros((height, width, 4), np.uint8)
     layer[height // 8 : height // 4, width // 4 : 3 * width // 4] = (*colour, 255)
     composite = rgba(Image.alpha_composite(Image.fromarray(background), Image.fromarray(layer)))
@@ -74,7 +74,7 @@ def error_message(excinfo) -> str:
 
 
 def test_hints_are_only_the_painted_layer():
-    hints = app.hints_from_payload(hint_payload())
+    hints = editor.hints_from_payload(hint_payload())
     alpha = np.asarray(hints)[..., 3]
     assert hints.mode == "RGBA" and hints.size == (SIZE, SIZE)
     # Only the stroke is hinted: the faint sketch underneath is not part of the hints.
@@ -84,15 +84,15 @@ def test_hints_are_only_the_painted_layer():
 
 def test_unpainted_hint_pad_is_no_hints():
     payload = hint_payload()
-    assert app.hints_from_payload({**payload, "layers": []}) is None
-    assert app.hints_from_payload({**payload, "layers": [np.zeros((SIZE, SIZE, 4), np.uint8)]}) \
+    assert editor.hints_from_payload({**payload, "layers": []}) is None
+    assert editor.hints_from_payload({**payload, "layers": [np.zeros((SIZE, SIZE, 4), np.uint8)]}) \
         is None
-    assert app.hints_from_payload(None) is None
+    assert editor.hints_from_payload(None) is None
 
 
 def test_sketch_without_composite_is_flattened():
-    with_composite = app.sketch_from_payload(sketch_payload(True))
-    without = app.sketch_from_payload(sketch_payload(False))
+    with_composite = editor.sketch_from_payload(sketch_payload(True))
+    without = editor.sketch_from_payload(sketch_payload(False))
     assert np.abs(np.asarray(with_composite.convert("L"), np.int16)
                   - np.asarray(without.convert("L"), np.int16)).max() <= 1
 
@@ -100,12 +100,12 @@ def test_sketch_without_composite_is_flattened():
 def test_plain_images_and_paths_are_accepted(tmp_path):
     path = tmp_path / "sketch.png"
     face_sketch(128).save(path)
-    assert app.sketch_from_payload(str(path)).size == (128, 128)
-    assert app.sketch_from_payload(face_sketch(64)).size == (64, 64)
-    assert app.sketch_from_payload(np.asarray(face_sketch(32))).size == (32, 32)
+    assert editor.sketch_from_payload(str(path)).size == (128, 128)
+    assert editor.sketch_from_payload(face_sketch(64)).size == (64, 64)
+    assert editor.sketch_from_payload(np.asarray(face_sketch(32))).size == (32, 32)
     (tmp_path / "broken.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match="could not be read"):
-        app.load_image(str(tmp_path / "broken.png"), "sketch")
+        editor.load_image(str(tmp_path / "broken.png"), "sketch")
 
 
 # ---------------------------------------------------------------------------
@@ -205,7 +205,7 @@ def test_start_from_a_picture(handlers, tmp_path):
     assert (ink[:40, :, 3] == 0).all()  # the 4:3 picture is letterboxed on the square canvas
     # The hint pad shows the new sketch faintly and keeps what was painted.
     grey = np.asarray(hint_value["background"].convert("L"))
-    assert grey.min() >= round(255 * (1 - app.FAINT)) - 1 and grey.min() < 250
+    assert grey.min() >= round(255 * (1 - editor.FAINT)) - 1 and grey.min() < 250
     assert np.asarray(hint_value["layers"][0])[..., 3].any()
     # What the pad sends back generates a face.
     payload = {"background": rgba(background), "layers": [np.asarray(layer)], "composite": None}
@@ -231,7 +231,7 @@ def test_faint_sketch_follows_the_sketch(handlers):
     updated = handlers.show_sketch_under_hints(sketch_payload(), {**hints, "background": None})
     assert updated["layers"][0] is hints["layers"][0]  # painted hints are kept
     grey = np.asarray(updated["background"].convert("L"))
-    assert 255 * (1 - app.FAINT) - 2 <= grey.min() < 240  # faint, but there
+    assert 255 * (1 - editor.FAINT) - 2 <= grey.min() < 240  # faint, but there
     # The same sketch again: leave the hint pad alone.
     shown = {**hints, "background": rgba(updated["background"])}
     assert handlers.show_sketch_under_hints(sketch_payload(), shown) == gr.skip()
@@ -239,7 +239,7 @@ def test_faint_sketch_follows_the_sketch(handlers):
     paper = np.full((SIZE, SIZE, 4), 255, np.uint8)
     stroke = paper.copy()
     stroke[200:203, 200:260, :3] = 0
-    blank_shown = {"background": rgba(app.faint_sketch(None)), "layers": [], "composite": None}
+    blank_shown = {"background": rgba(editor.faint_sketch(None)), "layers": [], "composite": None}
     updated = handlers.show_sketch_under_hints({"background": paper, "layers": [],
                                                 "composite": stroke}, blank_shown)
     assert np.asarray(updated["background"].convert("L"))[201, 230] < 200
@@ -262,7 +262,7 @@ def test_examples():
 
 
 def test_load_example(handlers):
-    names = list(app.EXAMPLES)
+    names = list(handlers.examples)
     sketch_value, hint_value = handlers.load_example(gr.SelectData(None, {"index": 1,
                                                                           "value": None}))
     assert np.asarray(sketch_value["layers"][0])[..., 3].any()
@@ -284,17 +284,17 @@ def test_hint_report_on_a_known_case():
     hints[60:100, 80:120] = (40, 200, 60, 255)  # green wanted on blue: not followed
     hints[120:122, 0:2] = (1, 2, 3, 255)  # 4 px of brush noise: ignored
     hints[0:5, 100:110] = (255, 255, 0, 60)  # faint brush edge: ignored
-    checks = app.check_hints(Image.fromarray(image), Image.fromarray(hints, "RGBA"))
+    checks = hint_report.check_hints(Image.fromarray(image), Image.fromarray(hints, "RGBA"))
     assert [c.wanted for c in checks] == [(40, 200, 60), (200, 30, 30)]  # largest first
     green, red = checks
     assert red.got == (200, 30, 30) and red.delta_e == pytest.approx(0.0, abs=1e-6)
     assert red.followed and red.pixels == 900
     assert green.got == (30, 60, 200) and green.delta_e > 30 and not green.followed
-    report = app.format_hint_report(checks)
+    report = hint_report.format_hint_report(checks)
     assert "1 of 2 hint colours followed" in report
     assert "`#28c83c`" in report and "not followed" in report
-    assert "no colour hints" in app.format_hint_report([])
-    assert app.check_hints(Image.fromarray(image), None) == []
+    assert "no colour hints" in hint_report.format_hint_report([])
+    assert hint_report.check_hints(Image.fromarray(image), None) == []
 
 
 def test_hint_report_pads_like_a_non_square_sketch():
@@ -302,7 +302,8 @@ def test_hint_report_pads_like_a_non_square_sketch():
     image[:10] = 255  # the top padding band of a wide sketch is white in this "face"
     hints = np.zeros((20, 40, 4), np.uint8)  # over a 2:1 sketch: padded to 40 x 40
     hints[:, :] = (0, 0, 0, 255)  # black wanted everywhere on the sketch
-    (check,) = app.check_hints(Image.fromarray(image), Image.fromarray(hints, "RGBA"), (80, 40))
+    (check,) = hint_report.check_hints(Image.fromarray(image), Image.fromarray(hints, "RGBA"),
+                                       (80, 40))
     assert check.got == (0, 0, 0)  # the padding band (white) is not under the hints
 
 

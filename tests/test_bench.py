@@ -1,9 +1,10 @@
-"""The benchmark runs on the tiny weights and reports every stage (no timing assertions)."""
+"""The benchmark runs on the tiny weights and reports every step (no timing assertions)."""
 
 from __future__ import annotations
 
 import json
 
+from s2a.pipeline import STEPS
 from tools import bench
 
 
@@ -12,21 +13,21 @@ def test_pipeline_report_structure(tiny_weights, capsys):
                                       cold_calls=1)
     assert set(report["threads"]) == {"1", "2"}
     for result in report["threads"].values():
-        assert set(result["stages"]) == set(bench.STAGES)
-        for timing in [*result["stages"].values(), result["end_to_end"], result["generator"]]:
+        assert set(result["steps"]) == set(STEPS)
+        for timing in [*result["steps"].values(), result["end_to_end"], result["generator"]]:
             assert 0 < timing["p50_ms"] <= timing["p95_ms"]
         assert result["overhead_ratio"] > 0
     cold = report["cold_start"]
     assert cold["total_s"] > 0 and cold["load_s"] > 0 and cold["peak_rss_mb"] > 0
     table = bench.format_report(report)
-    for stage in bench.STAGES:
-        assert stage in table
+    for step in STEPS:
+        assert step in table
     assert "end to end" in table and "cold start" in table
 
     assert bench.main(["--weights", tiny_weights, "--calls", "3", "--warmup", "0",
                        "--threads", "1", "--no-cold", "--json"]) == 0
     parsed = json.loads(capsys.readouterr().out)
-    assert set(parsed["threads"]["1"]["stages"]) == set(bench.STAGES)
+    assert set(parsed["threads"]["1"]["steps"]) == set(STEPS)
 
 
 def test_bank_report_structure(capsys):

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import app
-from s2a import Sketch2Anime
+from s2a import Sketch2Anime, editor
 from s2a.pipeline import GenerationResult
 from tests.conftest import face_sketch
 
@@ -310,6 +310,6 @@ def test_decompression_bomb_is_a_clear_error(handlers, upload_dir):
 
 def test_oversized_upload_file_is_refused(handlers, upload_dir):
     path = upload_dir / "big.png"
-    path.write_bytes(png_bytes(face_sketch(64)) + bytes(app.MAX_UPLOAD_BYTES))
+    path.write_bytes(png_bytes(face_sketch(64)) + bytes(editor.MAX_UPLOAD_BYTES))
     with pytest.raises(gr.Error, match="MB"):
         handlers.upload_sketch(str(path), None)

@@ -25,7 +25,7 @@ from huggingface_hub.utils import GatedRepoError, RepositoryNotFoundError, Revis
 from PIL import Image
 
 from s2a import Sketch2Anime
-from s2a.pipeline import HUB_ALLOW_PATTERNS, resolve_weights
+from s2a.hub import HUB_ALLOW_PATTERNS, resolve_weights
 from s2a.projection import LatentBank
 from tests.conftest import TINY_LATENT, face_sketch
 from training import push_to_hub

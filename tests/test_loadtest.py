@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 import app
+from s2a import serving
 from tools import loadtest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,22 +76,22 @@ def test_app_rejects_bad_queue_settings(monkeypatch):
     with pytest.raises(SystemExit, match="S2A_MAX_QUEUE"):
         app.main()
     monkeypatch.setenv("S2A_MAX_QUEUE", "5")
-    assert app.env_int("S2A_MAX_QUEUE", 32) == 5
+    assert serving.env_int("S2A_MAX_QUEUE", 32) == 5
     monkeypatch.delenv("S2A_MAX_QUEUE")
-    assert app.env_int("S2A_MAX_QUEUE", 32) == 32
+    assert serving.env_int("S2A_MAX_QUEUE", 32) == 32
 
 
 def test_cached_images_are_never_rewritten_in_place(tmp_path):
     """Two requests making the same image must not truncate a file being downloaded."""
     image = Image.new("RGB", (8, 8), (200, 30, 30))
-    first = app.save_pil_to_cache_atomically(image, str(tmp_path), format="png")
+    first = serving.save_pil_to_cache_atomically(image, str(tmp_path), format="png")
     with open(first, "rb") as reader:  # a download in progress
         inode = os.stat(first).st_ino
-        second = app.save_pil_to_cache_atomically(image, str(tmp_path), format="png")
+        second = serving.save_pil_to_cache_atomically(image, str(tmp_path), format="png")
         assert second == first and os.stat(second).st_ino == inode
         assert reader.read() == Path(first).read_bytes() != b""
     assert [p.name for p in Path(first).parent.iterdir()] == [Path(first).name]
 
 
 def test_download_cleanup_tolerates_files_deleted_meanwhile(tmp_path):
-    assert app.modified_time(tmp_path / "deleted by another request.png") == 0.0
+    assert serving.modified_time(tmp_path / "deleted by another request.png") == 0.0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from s2a import Sketch2Anime, pipeline
+from s2a import Sketch2Anime, hub
 from s2a.manifest import MANIFEST, main, read_manifest, verify_manifest, write_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,8 +32,8 @@ def test_round_trip(weights):
 
 
 def test_bundled_weights_carry_a_valid_manifest():
-    verify_manifest(pipeline.BUNDLED_WEIGHTS)
-    listed = set(read_manifest(pipeline.BUNDLED_WEIGHTS))
+    verify_manifest(hub.BUNDLED_WEIGHTS)
+    listed = set(read_manifest(hub.BUNDLED_WEIGHTS))
     assert {"autoencoder/model.safetensors", "generator/model.safetensors",
             "bank/bank_latents.safetensors"} <= listed
 
@@ -81,14 +81,14 @@ def test_bad_manifest_is_a_value_error(weights, text):
 def test_local_folder_without_manifest_loads_but_bundled_must_have_one(weights, monkeypatch):
     (weights / MANIFEST).unlink()
     Sketch2Anime.from_pretrained(weights)  # an old export or hand-made folder
-    monkeypatch.setattr(pipeline, "BUNDLED_WEIGHTS", weights)
+    monkeypatch.setattr(hub, "BUNDLED_WEIGHTS", weights)
     with pytest.raises(ValueError, match="manifest.json is missing"):
         Sketch2Anime.from_pretrained()
 
 
 def test_hub_repos_must_carry_a_manifest():
-    assert "manifest.json" in pipeline.HUB_REQUIRED_FILES
-    assert "manifest.json" in pipeline.HUB_ALLOW_PATTERNS
+    assert "manifest.json" in hub.HUB_REQUIRED_FILES
+    assert "manifest.json" in hub.HUB_ALLOW_PATTERNS
 
 
 def test_cli(weights, capsys):

@@ -342,3 +342,41 @@ def test_int8_storage_is_close_idempotent_and_half_the_size(tmp_path):
 def test_unknown_storage_raises():
     with pytest.raises(ValueError, match="storage"):
         LatentBank(_random_latents(10, seed=15), storage="int4")
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+def test_batched_projection_is_the_single_one_row_by_row(metric):
+    """Stage-2 training projects batches; each row must equal the one-latent projection."""
+    rng = np.random.default_rng(0)
+    bank = LatentBank(rng.normal(size=(200, 16)).astype(np.float32), metric=metric)
+    queries = rng.normal(size=(4, 16)).astype(np.float32)
+    batched = bank.project(queries, k=5, seed=3)
+    assert batched.latent.shape == (4, 16) and batched.indices.shape == (4, 5)
+    for row, query in enumerate(queries):
+        single = bank.project(query, k=5, seed=3)
+        np.testing.assert_array_equal(batched.indices[row], single.indices)
+        np.testing.assert_allclose(batched.weights[row], single.weights, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(batched.latent[row], single.latent, rtol=1e-5, atol=1e-5)
+
+
+def test_skip_same_leaves_out_the_querys_own_bank_entry():
+    """A training sketch is in the bank: skipping it must not just return it."""
+    rng = np.random.default_rng(1)
+    bank = LatentBank(rng.normal(size=(50, 8)).astype(np.float32))
+    own = bank.latents[:2].copy()
+    plain = bank.project(own, k=3)
+    skipped = bank.project(own, k=3, skip_same=True)
+    assert np.abs(plain.latent - own).max() < 5e-3  # finds itself
+    assert (skipped.indices != np.arange(2)[:, None]).all()
+    assert np.abs(skipped.latent - own).max() > 0.1
+    np.testing.assert_allclose(skipped.weights.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_seed_varies_the_weights_of_the_same_neighbours():
+    rng = np.random.default_rng(2)
+    bank = LatentBank(rng.normal(size=(100, 8)).astype(np.float32))
+    query = rng.normal(size=8).astype(np.float32)
+    plain, varied = bank.project(query, k=6), bank.project(query, k=6, seed=5)
+    np.testing.assert_array_equal(plain.indices, varied.indices)
+    assert not np.allclose(plain.weights, varied.weights)
+    assert varied.weights.sum() == pytest.approx(1.0, abs=1e-5)

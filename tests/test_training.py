@@ -215,7 +215,7 @@ def test_time_budget_ends_the_run_and_drives_the_schedule(prepared_data, tmp_pat
     run = tmp_path / "timed"
     assert train_autoencoder.main(
         ["--data", prepared_data, "--out", str(run), "--steps", "1000000",
-         "--time-budget", "0.02", "--batch-size", "4", "--log-every", "1", *TINY_AE]) == 0
+         "--time-budget", "0.05", "--batch-size", "4", "--log-every", "1", *TINY_AE]) == 0
     metrics = read_metrics(run)
     assert 1 <= metrics[-1]["step"] < 1_000_000
     assert metrics[-1]["lr"] < 0.2 * 1e-3  # the clock, not the step count, decayed it
@@ -255,31 +255,6 @@ def test_training_code_does_not_import_faiss():
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
-
-
-@pytest.mark.parametrize("metric", ["cosine", "l2"])
-def test_batch_projector_matches_the_apps_projection(metric, tmp_path):
-    """Stage 2's batched projection is the same as LatentBank.project at refine 1."""
-    rng = np.random.default_rng(0)
-    bank = LatentBank(rng.normal(size=(200, 16)).astype(np.float32), metric=metric)
-    bank.save(tmp_path / "bank")
-    projector = train_generator.BatchProjector.from_bank(str(tmp_path / "bank"), 5,
-                                                         torch.device("cpu"))
-    queries = rng.normal(size=(4, 16)).astype(np.float32)
-    batched = projector(torch.from_numpy(queries)).numpy()
-    for query, got in zip(queries, batched):
-        np.testing.assert_allclose(got, bank.project(query, k=5).latent, atol=1e-4)
-
-
-def test_batch_projector_skips_the_query_itself(tmp_path):
-    """A training sketch is in the bank: its projection must not just return it."""
-    rng = np.random.default_rng(1)
-    latents = rng.normal(size=(50, 8)).astype(np.float32)
-    LatentBank(latents).save(tmp_path / "bank")
-    projector = train_generator.BatchProjector.from_bank(str(tmp_path / "bank"), 3,
-                                                         torch.device("cpu"))
-    own = torch.from_numpy(LatentBank.load(tmp_path / "bank").latents[:2].copy())
-    assert (projector(own) - own).abs().max() > 1e-2
 
 
 def test_generator_trains_on_projected_latents(prepared_data, stage1, tmp_path):

@@ -4,9 +4,8 @@
     python -m tools.bench --weights DIR --calls 500 --json
     python -m tools.bench --bank-size 10000,100000   # flat vs HNSW vs IVF on synthetic latents
 
-The stages are the pipeline's own methods (`Sketch2Anime.sketch_tensor`, `hints_tensor`,
-`encode`, `search`, `solve`, the generator, `decode_projected`, `to_result`), called in
-the order `__call__` calls them, so the bench times exactly the code users run. Input: a
+The steps (`s2a.pipeline.STEPS`) are timed inside the pipeline's own `__call__`
+(`Sketch2Anime.record_step_times`), so the bench times exactly the code users run. Input: a
 512x512 example sketch and its colour hints (`s2a.examples`), what the app's canvas sends.
 Timings are wall-clock per call: p50 and p95 over `--calls` calls after a warm-up.
 """
@@ -23,16 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-STAGES = (
-    "sketch",  # as_pil_image + normalize_sketch (512 px -> 96 px)
-    "hints",  # RGBA hint layer -> (4, R, R) tensor
-    "encoder",
-    "knn_search",  # FAISS k-NN over the latent bank
-    "least_squares",  # LLE weights + seed variation + refine blend
-    "generator",
-    "decoder",  # the projected sketch shown to the user
-    "to_pil",  # tensors -> PIL images
-)
+from s2a.pipeline import STEPS
+
 DEFAULT_BANK_SIZES = (10_000, 100_000, 1_000_000)
 BANK_INDEX_TYPES = ("flat", "hnsw", "ivf")
 # Targets of the "Fast and unbreakable" issue, on the 2-core CPU at 96 px.
@@ -64,57 +55,30 @@ def set_threads(n: int, faiss_threads: int | None = None) -> None:
     faiss.omp_set_num_threads(faiss_threads or n)
 
 
-def time_stages(pipe, sketch, hints, calls: int = 200, warmup: int = 20,
-                refine: float = 1.0, k: int = 10, seed: int = 0) -> dict:
-    """Per-stage and end-to-end timings of `pipe` on one input, at the current threads.
+def time_steps(pipe, sketch, hints, calls: int = 200, warmup: int = 20,
+               refine: float = 1.0, k: int = 10, seed: int = 0) -> dict:
+    """Per-step and end-to-end timings of `pipe` on one input, at the current threads.
 
-    Returns {"stages": {stage: {p50_ms, p95_ms}}, "end_to_end": {...}, "generator": {...},
-    "overhead_ratio": end-to-end p50 / generator p50}.
+    The steps are timed inside the pipeline's own `__call__` (`record_step_times`), so
+    the bench times exactly the code users run. Returns {"steps": {step: {p50_ms,
+    p95_ms}}, "end_to_end": {...}, "generator": {...}, "overhead_ratio": end-to-end p50 /
+    generator p50}.
     """
-    import torch
-
-    from s2a.images import as_pil_image
-
-    times = {stage: [] for stage in STAGES}
-    with torch.no_grad():  # as __call__
-        for i in range(warmup + calls):
-            t0 = time.perf_counter()
-            image = as_pil_image(sketch, "sketch")
-            x = pipe.sketch_tensor(image)
-            t1 = time.perf_counter()
-            h = pipe.hints_tensor(hints, image.size)[None]
-            t2 = time.perf_counter()
-            latent = pipe.encode(x)[0]
-            t3 = time.perf_counter()
-            indices = pipe.search(latent, k)
-            t4 = time.perf_counter()
-            z, neighbors = pipe.solve(latent, indices, refine, seed)
-            z = torch.from_numpy(z[None]).to(pipe.device)
-            t5 = time.perf_counter()
-            images = pipe.generator(z, h.to(pipe.device))
-            t6 = time.perf_counter()
-            projected = pipe.decode_projected(z)
-            t7 = time.perf_counter()
-            pipe.to_result(images[0], projected[0], neighbors)
-            t8 = time.perf_counter()
-            if i >= warmup:
-                marks = (t0, t1, t2, t3, t4, t5, t6, t7, t8)
-                for stage, start, end in zip(STAGES, marks, marks[1:]):
-                    times[stage].append(end - start)
     end_to_end = []
-    for i in range(warmup + calls):
-        start = time.perf_counter()
-        pipe(sketch, hints, refine=refine, k=k, seed=seed)
-        if i >= warmup:
-            end_to_end.append(time.perf_counter() - start)
-    stages = {stage: percentiles(values) for stage, values in times.items()}
+    with pipe.record_step_times() as times:
+        for i in range(warmup + calls):
+            start = time.perf_counter()
+            pipe(sketch, hints, refine=refine, k=k, seed=seed)
+            if i >= warmup:
+                end_to_end.append(time.perf_counter() - start)
+    steps = {step: percentiles(values[warmup:]) for step, values in times.items()}
     e2e = percentiles(end_to_end)
     return {
-        "stages": stages,
-        "stage_sum_p50_ms": sum(s["p50_ms"] for s in stages.values()),
+        "steps": steps,
+        "step_sum_p50_ms": sum(s["p50_ms"] for s in steps.values()),
         "end_to_end": e2e,
-        "generator": stages["generator"],
-        "overhead_ratio": e2e["p50_ms"] / stages["generator"]["p50_ms"],
+        "generator": steps["generator"],
+        "overhead_ratio": e2e["p50_ms"] / steps["generator"]["p50_ms"],
     }
 
 
@@ -147,7 +111,7 @@ def cold_start(weights: str | None, calls: int = 20) -> dict:
     (spawn to first image, less drawing the input). `peak_rss_mb`: getrusage maxrss
     after `calls` more calls.
     """
-    from s2a.pipeline import BUNDLED_WEIGHTS
+    from s2a.hub import BUNDLED_WEIGHTS
 
     root = Path(__file__).resolve().parent.parent
     env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -170,7 +134,7 @@ def cold_start(weights: str | None, calls: int = 20) -> dict:
 def run_pipeline_bench(weights: str | None = None, calls: int = 200, warmup: int = 20,
                        threads=(1, 2), cold: bool = True, cold_calls: int = 20,
                        faiss_threads: int | None = 1) -> dict:
-    """The full pipeline report: stages per thread count, cold start and peak RSS.
+    """The full pipeline report: steps per thread count, cold start and peak RSS.
 
     `faiss_threads` fixes FAISS's threads whatever torch gets (None: the same as torch).
     One k-NN query is faster on one OpenMP thread, so the app runs FAISS on one.
@@ -200,7 +164,7 @@ def run_pipeline_bench(weights: str | None = None, calls: int = 200, warmup: int
     try:
         for n in threads:
             set_threads(n, faiss_threads)
-            report["threads"][str(n)] = time_stages(pipe, sketch, hints, calls, warmup)
+            report["threads"][str(n)] = time_steps(pipe, sketch, hints, calls, warmup)
     finally:
         torch.set_num_threads(before[0])
         faiss.omp_set_num_threads(before[1])
@@ -287,7 +251,7 @@ def format_report(report: dict) -> str:
         "",
     ]
     threads = list(report["threads"])
-    header = f"{'stage (ms)':<16}" + "".join(f"{f'{n} thr p50':>12}{f'{n} thr p95':>12}"
+    header = f"{'step (ms)':<16}" + "".join(f"{f'{n} thr p50':>12}{f'{n} thr p95':>12}"
                                               for n in threads)
     lines += [header, "-" * len(header)]
 
@@ -296,11 +260,11 @@ def format_report(report: dict) -> str:
                         for r in report["threads"].values())
         return f"{name:<16}{cells}"
 
-    for stage in STAGES:
-        lines.append(row(stage, lambda r, s=stage: r["stages"][s]))
+    for step in STEPS:
+        lines.append(row(step, lambda r, s=step: r["steps"][s]))
     lines.append("-" * len(header))
-    lines.append(f"{'sum of stages':<16}" + "".join(
-        f"{r['stage_sum_p50_ms']:>12.2f}{'':>12}" for r in report["threads"].values()))
+    lines.append(f"{'sum of steps':<16}" + "".join(
+        f"{r['step_sum_p50_ms']:>12.2f}{'':>12}" for r in report["threads"].values()))
     lines.append(row("end to end", lambda r: r["end_to_end"]))
     lines.append(f"{'e2e/generator':<16}" + "".join(
         f"{r['overhead_ratio']:>12.2f}{'':>12}" for r in report["threads"].values()))

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from s2a.hints import hints_to_array, simulate_hints
+from s2a.hints import hints_to_array
+from training.simulate_hints import simulate_hints
 
 
 def load_split(data: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:

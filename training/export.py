@@ -20,12 +20,11 @@ from pathlib import Path
 
 import torch
 
+from s2a import Sketch2Anime
+from s2a.hub import AUTOENCODER_DIR, BANK_DIR, BASELINE_DIR, GENERATOR_DIR
 from s2a.manifest import MANIFEST, write_manifest
 from s2a.models import Generator, SimpleGAN, SketchAutoencoder
-from s2a.pipeline import AUTOENCODER_DIR, BANK_DIR, GENERATOR_DIR, Sketch2Anime
 from s2a.projection import LatentBank
-
-BASELINE_DIR = "baseline"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -32,8 +32,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from s2a.hints import simulate_hints
 from s2a.sketch import extract_sketch
+from training.simulate_hints import simulate_hints
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 FORMAT_VERSION = 1  # bump when the output layout or the filters change

@@ -22,12 +22,12 @@ from pathlib import Path
 from huggingface_hub import HfApi, get_token
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
+from s2a import Sketch2Anime
+from s2a.hub import BASELINE_DIR, HUB_ALLOW_PATTERNS, HUB_REQUIRED_FILES, REPO_ID
 from s2a.manifest import read_manifest
 from s2a.models import SimpleGAN
-from s2a.pipeline import HUB_ALLOW_PATTERNS, HUB_REQUIRED_FILES, REPO_ID, Sketch2Anime
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
-BASELINE_DIR = "baseline"
 DEFAULT_MESSAGE = "Upload Sketch2Anime weights"
 COMMIT_HASH_LENGTH = 40
 

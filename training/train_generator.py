@@ -26,49 +26,6 @@ from training.data import data_resolution
 from training.gan import add_gan_args, train_gan
 
 
-class BatchProjector:
-    """The app's refine-1 projection (s2a.projection.LatentBank.project), batched in torch.
-
-    Same neighbours (by the bank's metric) and the same regularised LLE weights; training
-    sketches are in the bank themselves, so a neighbour that is the query's own sketch
-    (cosine > 0.9999) is skipped, as a user's sketch never is.
-    """
-
-    SELF = 0.9999
-
-    def __init__(self, latents: torch.Tensor, metric: str, k: int, reg: float):
-        self.latents = latents  # (N, d) float32
-        self.unit = torch.nn.functional.normalize(latents, dim=1)
-        self.metric, self.k, self.reg = metric, min(k, len(latents) - 1), reg
-
-    @classmethod
-    def from_bank(cls, folder: str, k: int, device: torch.device) -> BatchProjector:
-        from s2a.projection import LatentBank  # FAISS only when a bank is asked for
-
-        bank = LatentBank.load(folder)
-        latents = torch.from_numpy(bank.latents.astype("float32")).to(device)
-        return cls(latents, bank.metric, k, bank.reg)
-
-    def __call__(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, d) latents -> (B, d) projections onto their k nearest bank latents."""
-        similarity = torch.nn.functional.normalize(z, dim=1) @ self.unit.T  # (B, N)
-        if self.metric == "cosine":
-            score = similarity.clone()
-        else:  # l2: nearest = largest -|z - x|^2
-            score = -torch.cdist(z, self.latents).pow(2)
-        score[similarity > self.SELF] = float("-inf")
-        indices = score.topk(self.k, dim=1).indices  # (B, k)
-        neighbours = self.latents[indices].double()  # (B, k, d)
-        diff = neighbours - z.double()[:, None]
-        gram = diff @ diff.transpose(1, 2)  # (B, k, k)
-        ridge = self.reg * gram.diagonal(dim1=1, dim2=2).sum(1) / self.k + 1e-12  # (B,)
-        gram = gram + ridge[:, None, None] * torch.eye(self.k, dtype=gram.dtype,
-                                                       device=gram.device)
-        weights = torch.linalg.solve(gram, torch.ones_like(gram[..., 0]))  # (B, k)
-        weights = weights / weights.sum(1, keepdim=True)
-        return (weights[:, :, None] * neighbours).sum(1).float()
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = GeneratorConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -134,9 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         if start.config != config:
             raise SystemExit(f"--init {args.init} has another config than the flags ask for")
         generator.load_state_dict(start.state_dict())
-    projector = None
+    bank = None
     if args.projected_share > 0:
-        projector = BatchProjector.from_bank(args.bank, args.k, context.device)
+        from s2a.projection import LatentBank  # FAISS only when a bank is asked for
+
+        bank = LatentBank.load(args.bank)
     run = Run(args.out, context, {**vars(args), "model_config": asdict(config)})
 
     def draw(model, sketch, hints):
@@ -146,10 +105,14 @@ def main(argv: list[str] | None = None) -> int:
             if model.training and args.latent_noise > 0:
                 latent = latent + args.latent_noise * latent.std(0, keepdim=True) * \
                     torch.randn_like(latent)
-            if model.training and projector is not None:
+            if model.training and bank is not None:
                 chosen = torch.rand(len(latent), device=latent.device) < args.projected_share
                 if chosen.any():
-                    latent[chosen] = projector(encoded[chosen])
+                    # The app's refine-1 projection; a training sketch's own bank entry is
+                    # skipped, as a user's sketch is never in the bank.
+                    projected = bank.project(encoded[chosen].cpu().numpy(), args.k,
+                                             skip_same=True).latent  # (b, d)
+                    latent[chosen] = torch.from_numpy(projected).to(latent.device)
         return model(latent, hints)
 
     trained = train_gan(args, context, run, generator, draw, "generator")

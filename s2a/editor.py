@@ -1,0 +1,235 @@
+"""The drawing pads' values: what Gradio's ImageEditor sends, and what the app puts in.
+
+The app's handlers get editor payloads (a dict of background, layers and composite, or a
+plain image, path or array from the API) and hand pads new values; this module turns one
+into the other, so app.py only wires. Nothing here imports Gradio.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps
+
+from s2a.images import as_pil_image, to_grey_array
+from s2a.sketch import REFERENCE_SIDE, extract_sketch, ink_of
+
+CANVAS = 512  # the drawing pads, in pixels
+FAINT = 0.3  # how dark the sketch shows under the hint layer (1 = full strength)
+# "Start from a picture": upscaled grey above PEN_LIGHT is paper, below PEN_DARK full ink.
+PEN_LIGHT, PEN_DARK = 170.0, 90.0
+MAX_UPLOAD_BYTES = 20 * 10**6  # an uploaded picture file; a 4096x4096 PNG is rarely more
+
+PALETTE = {
+    "black hair": "#1f1d24",
+    "dark brown hair": "#4a2f22",
+    "brown hair": "#8b5a2b",
+    "blonde hair": "#f2d36b",
+    "silver hair": "#c9ccd8",
+    "red hair": "#c8323c",
+    "pink hair": "#f29cc2",
+    "blue hair": "#3f63c8",
+    "blue eyes": "#3f7fd8",
+    "green eyes": "#3fa45a",
+    "red eyes": "#d8323c",
+    "purple eyes": "#7a4fc2",
+    "amber eyes": "#d89b2b",
+    "fair skin": "#ffe3d1",
+    "warm skin": "#f5c9a8",
+    "tan skin": "#c98f68",
+    "white background": "#ffffff",
+    "sky background": "#a9d8f5",
+    "pink background": "#f6d5e0",
+    "cream background": "#fff4d6",
+}
+
+
+
+
+def load_image(value, what: str) -> Image.Image | None:
+    """A PIL image from a plain payload: PIL image, numpy array, file path or None."""
+    if value is None:
+        return None
+    if isinstance(value, (str, os.PathLike)):
+        try:
+            size = os.path.getsize(value)
+        except OSError as error:
+            raise ValueError(f"The {what} file could not be read: upload a PNG or JPEG "
+                             f"({type(error).__name__}).") from error
+        if size > MAX_UPLOAD_BYTES:
+            raise ValueError(f"The {what} file is too large ({size / 1e6:.0f} MB): upload a "
+                             f"picture of at most {MAX_UPLOAD_BYTES // 10**6} MB.")
+        try:
+            with Image.open(value) as opened:
+                as_pil_image(opened, what)  # the pixel cap, before anything is decoded
+                opened.load()
+                return as_pil_image(opened, what)
+        except ValueError:
+            raise
+        except Exception as error:  # a decoder may fail in many ways on a damaged file
+            raise ValueError(f"The {what} could not be read as an image: upload a PNG or "
+                             f"JPEG ({type(error).__name__}).") from error
+    return as_pil_image(value, what)
+
+
+def sketch_from_payload(value) -> Image.Image | None:
+    """The drawn sketch from an ImageEditor dict (its composite) or a plain image."""
+    if isinstance(value, dict):
+        composite = load_image(value.get("composite"), "sketch")
+        if composite is not None:
+            return composite
+        background = load_image(value.get("background"), "sketch")
+        layers = [load_image(layer, "sketch") for layer in payload_layers(value)]
+        return flatten([background, *layers])
+    return load_image(value, "sketch")
+
+
+def hints_from_payload(value) -> Image.Image | None:
+    """Only the painted hint layer(s), RGBA, or None when nothing is painted.
+
+    From an ImageEditor dict this is the layers composited together, never the background
+    (which shows the sketch faintly). A plain image is passed on as it is, so the pipeline
+    can say what is wrong with it.
+    """
+    if isinstance(value, dict):
+        layers = [load_image(layer, "hint layer") for layer in payload_layers(value)]
+        layers = [layer.convert("RGBA") for layer in layers if layer is not None]
+        if not layers:
+            return None
+        painted = layers[0]
+        for layer in layers[1:]:
+            painted = Image.alpha_composite(painted, layer.resize(painted.size, Image.NEAREST))
+        return painted if painted.getchannel("A").getextrema()[1] > 0 else None
+    return load_image(value, "hint layer")
+
+
+def payload_layers(value: dict) -> list:
+    """The "layers" list of an editor payload ([] when missing); ValueError if not a list."""
+    layers = value.get("layers") or []
+    if not isinstance(layers, (list, tuple)):
+        raise ValueError(f"The editor's layers must be a list of images, got "
+                         f"{type(layers).__name__}: send the ImageEditor value unchanged.")
+    return list(layers)
+
+
+def flatten(images: list[Image.Image | None]) -> Image.Image | None:
+    """Alpha-composite the images (the first one's size) onto white; None if all are None."""
+    images = [image for image in images if image is not None]
+    if not images:
+        return None
+    canvas = Image.new("RGBA", images[0].size, "white")
+    for image in images:
+        canvas.alpha_composite(image.convert("RGBA").resize(canvas.size, Image.NEAREST))
+    return canvas.convert("RGB")
+
+
+def as_whole_number(value, name: str) -> int:
+    """Sliders and JSON clients send 10.0 for 10; the pipeline wants a real int."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    raise ValueError(f"{name} must be a whole number, got {value!r}.")
+
+
+# ---------------------------------------------------------------------------
+# Canvas values the server puts into the pads
+# ---------------------------------------------------------------------------
+
+
+def fit_to_canvas(image: Image.Image, fill, size: int = CANVAS) -> Image.Image:
+    """`image` scaled (LANCZOS) to fit a size x size canvas, centred, padded with `fill`."""
+    image = ImageOps.contain(image, (size, size), Image.LANCZOS)
+    canvas = Image.new(image.mode, (size, size), fill)
+    canvas.paste(image, ((size - image.width) // 2, (size - image.height) // 2))
+    return canvas
+
+
+def sketch_editor_value(sketch: Image.Image) -> dict:
+    """A sketch pad value: white paper and the lines on an erasable layer, CANVAS px."""
+    ink = fit_to_canvas(Image.fromarray((ink_of(sketch) * 255).round().astype(np.uint8), "L"), 0)
+    layer = np.zeros((CANVAS, CANVAS, 4), np.uint8)  # (H, W, RGBA): black ink
+    layer[..., 3] = np.asarray(ink)
+    paper = Image.new("RGB", (CANVAS, CANVAS), "white")
+    return {"background": paper, "layers": [Image.fromarray(layer, "RGBA")], "composite": None}
+
+
+def faint_sketch(sketch: Image.Image | None) -> Image.Image:
+    """The sketch drawn faintly on white (the hint pad's background), CANVAS px, RGB."""
+    if sketch is None:
+        return Image.new("RGB", (CANVAS, CANVAS), "white")
+    ink = ink_of(sketch) * FAINT
+    grey = Image.fromarray((255.0 * (1.0 - ink)).round().astype(np.uint8), "L")
+    return fit_to_canvas(grey, 255).convert("RGB")
+
+
+def same_picture(a: Image.Image, b: Image.Image, tolerance: float = 24.0) -> bool:
+    """Whether two pictures are the same up to encoding noise: same size, and no pixel's
+    grey level differs by more than `tolerance` (a single faint stroke does)."""
+    if a.size != b.size:
+        return False
+    return not (np.abs(to_grey_array(a) - to_grey_array(b)) > tolerance).any()
+
+
+def hint_layers(hint_value) -> list:
+    """The painted layers of a hint pad payload, as they are (to put them back unchanged)."""
+    if not isinstance(hint_value, dict):
+        return []
+    return [layer for layer in payload_layers(hint_value) if layer is not None]
+
+
+def empty_layer() -> Image.Image:
+    """A transparent CANVAS layer to draw on.
+
+    Every pad value carries at least one: Gradio's editor swallows its first change
+    event, and a value with a layer spends it on loading, so the user's first stroke
+    already triggers Live.
+    """
+    return Image.new("RGBA", (CANVAS, CANVAS), (0, 0, 0, 0))
+
+
+def blank_sketch_value() -> dict:
+    """The sketch pad when the page opens: white paper and an empty layer."""
+    return {"background": Image.new("RGB", (CANVAS, CANVAS), "white"), "layers": [empty_layer()],
+            "composite": None}
+
+
+def hint_editor_value(sketch: Image.Image | None, hints: Image.Image | None) -> dict:
+    """A hint pad value: the faint sketch underneath, the painted hints on the layer."""
+    layer = empty_layer() if hints is None else hints.convert("RGBA").resize((CANVAS, CANVAS))
+    return {"background": faint_sketch(sketch), "layers": [layer], "composite": None}
+
+
+def picture_sketch(picture: Image.Image, resolution: int, size: int = CANVAS) -> Image.Image:
+    """The line sketch of a colour picture, as smooth pen lines on a size x size canvas.
+
+    The picture is shrunk to the model's resolution (at least the 96 px the filter was
+    tuned on) and run through the training detail filter, so the sketch has exactly the
+    line density the model learned from; the 1 px lines are then upscaled (bicubic, a
+    little blur, a soft threshold) into smooth strokes of about 3 px, like a pen's.
+    Judged by eye: extracting at 4x the resolution instead lost most lines (Canny's
+    thresholds are tuned for 96 px gradients) or, with scaled thresholds, kept hair texture.
+    """
+    side = max(resolution, REFERENCE_SIDE)
+    small = ImageOps.contain(picture.convert("RGB"), (side, side), Image.LANCZOS)
+    lines = extract_sketch(small)  # (h, w) L, 0 on the lines
+    scale = size / max(lines.size)
+    target = (max(1, round(lines.width * scale)), max(1, round(lines.height * scale)))
+    grey = lines.resize(target, Image.BICUBIC).filter(ImageFilter.GaussianBlur(0.3 * scale))
+    ink = np.clip((PEN_LIGHT - np.asarray(grey, np.float32)) / (PEN_LIGHT - PEN_DARK), 0, 1)
+    return Image.fromarray((255.0 * (1.0 - ink)).round().astype(np.uint8), "L")
+
+
+def hint_pad_following(sketch_value, hint_value) -> dict | None:
+    """The hint pad's value showing the current sketch faintly, its painted layers kept.
+
+    None when the pad already shows that sketch: then it is best left alone, so strokes
+    painted meanwhile are not replaced by a stale copy.
+    """
+    background = faint_sketch(sketch_from_payload(sketch_value))
+    shown = hint_value.get("background") if isinstance(hint_value, dict) else None
+    if shown is not None and same_picture(load_image(shown, "hint background"), background):
+        return None
+    return {"background": background, "layers": hint_layers(hint_value) or [empty_layer()],
+            "composite": None}
