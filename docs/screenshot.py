@@ -11,7 +11,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from tools.loadtest import Server
+from tools.server import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]

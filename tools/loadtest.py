@@ -18,94 +18,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from s2a.examples import example_hints, example_sketches
+from tools.server import Server
 
-ROOT = Path(__file__).resolve().parent.parent
 BUSY_WORDS = ("queue is full", "try again", "busy")
-
-
-# ---------------------------------------------------------------------------
-# The server
-# ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """`python app.py` on a free 127.0.0.1 port; a context manager that always stops it."""
-
-    def __init__(self, weights: str | None, log_dir: Path, env: dict[str, str] | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.log_path = log_dir / f"app-{self.port}.log"
-        self.env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1",
-                    "GRADIO_SERVER_PORT": str(self.port), "GRADIO_ANALYTICS_ENABLED": "False",
-                    "PYTHONUNBUFFERED": "1", **(env or {})}
-        if weights:
-            self.env["S2A_WEIGHTS"] = weights
-        self.process: subprocess.Popen | None = None
-
-    def __enter__(self) -> Server:
-        self._log = open(self.log_path, "w+")
-        self.process = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT,
-                                        env=self.env, stdout=self._log,
-                                        stderr=subprocess.STDOUT)
-        return self
-
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"app.py exited with {self.process.returncode}:\n"
-                                   f"{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.url + "config", timeout=5) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"app.py did not answer on {self.url} within {timeout:.0f} s")
-            time.sleep(0.5)
-
-    def rss_mib(self) -> float | None:
-        """The server's resident memory in MiB (Linux /proc), None where unreadable."""
-        try:
-            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        return None
-
-    def log_tail(self, chars: int = 3000) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")[-chars:]
-
-    def __exit__(self, *exc) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
 
 
 # ---------------------------------------------------------------------------
