@@ -69,8 +69,8 @@ class SketchAutoencoderConfig:
 
     resolution: int = 96
     latent_dim: int = 512
-    # One stride-2 step each: 96 -> 6x6x128 at the bottleneck. A 3x3x256 bottleneck
-    # (v0.1) left the decoder too little room to place strokes: it reconstructed blobs.
+    # One stride-2 step each: 96 -> 6x6x128 at the bottleneck. A coarser 3x3 bottleneck
+    # leaves the decoder too little room to place strokes: it reconstructs blobs.
     channels: tuple[int, ...] = (16, 32, 64, 128)
     sketch_mean: float = 0.5
     sketch_std: float = 0.5
@@ -94,7 +94,7 @@ class GeneratorConfig:
     # From the coarsest map (3x3 at 96 px) up; thin at full resolution to stay fast on CPU.
     channels: tuple[int, ...] = (256, 192, 128, 96, 48, 24)
     # Every scale: a hint then also sets the coarse colour layout of its whole region
-    # (measured: +0.6 dB more PSNR gain from 10 hints than 12-96 px only, weights/README.md).
+    # (the ablation in weights/README.md).
     hint_resolutions: tuple[int, ...] = (3, 6, 12, 24, 48, 96)
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)

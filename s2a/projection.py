@@ -29,16 +29,8 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 # Largest bank searched with an exact flat index under index_type="auto"; above it HNSW.
-# From `python -m tools.bench --bank-size 10000,100000` (d=512, one query, 2-core CPU): a
-# flat scan costs about 0.09 us per latent (0.8 ms at 10k, 2-3.5 ms for the bundled 30k
-# bank, ~9 ms extrapolated at 100k, ~90 ms at 1M) while HNSW answers in 0.1-0.15 ms
-# with recall@10 1.0 at 10k and 0.98 at 100k (build 0.4 s at 10k, ~47 s at 100k). At
-# 50k the exact scan reaches ~4.5 ms, about half the generator's forward: past that it
-# alone would break the pipeline's overhead budget (end to end <= 1.5x the generator),
-# so larger banks trade exactness for HNSW. The bundled 29,915-latent bank stays exact.
-# At 1M (`--bank-size 1000000 --index-types flat,hnsw --queries 100`, a second job on the
-# machine): flat 212 ms per query, HNSW 0.45 ms with recall@10 0.82 at efSearch=64 (built
-# in 250 s, 7.6 GB peak RSS); banks that large would want a larger efSearch.
+# An exact scan grows linearly with the bank and past this size would cost more than
+# the rest of the pipeline's overhead budget (figures: README, "Speed and robustness").
 FLAT_MAX = 50_000
 
 # HNSW graph degree and search breadth, fixed at construction (and re-applied on load).
@@ -68,9 +60,8 @@ _GRAM_EPS = 1e-12
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 # How neighbours are chosen. "cosine" ranks by angle (the index holds unit-length copies):
 # a latent's length mostly says how much ink a sketch has, so by plain L2 a sparse or
-# half-finished drawing finds sparse training sketches (measured: nearest neighbours of
-# degraded val sketches had a third of their ink; by angle they look more like the
-# drawing, see evaluation.evaluate_autoencoder). The least squares always runs on the raw
+# half-finished drawing finds sparse training sketches; by angle they look more like the
+# drawing (evaluation.evaluate_autoencoder). The least squares always runs on the raw
 # latents.
 METRICS = ("l2", "cosine")
 STORAGES = ("fp16", "int8")
@@ -249,7 +240,7 @@ class LatentBank:
         if index is None:
             if index_type == "auto":
                 index_type = "flat" if n <= FLAT_MAX else "hnsw"
-            index = _build_index(self._searched(self._latents), index_type)
+            index = _build_index(self._as_indexed(self._latents), index_type)
         else:
             _check_index(index, n, self.dim, "the given index")
             actual = _index_type_of(index, "the given index")
@@ -304,7 +295,7 @@ class LatentBank:
         k = self._clamp_k(k)
         if queries.shape[0] == 0:
             return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
-        distances, indices = self._index.search(self._searched(queries), k)  # (B, k) x2
+        distances, indices = self._index.search(self._as_indexed(queries), k)  # (B, k) x2
         distances = distances.astype(np.float32, copy=False)
         indices = indices.astype(np.int64, copy=False)
         if single:
@@ -317,8 +308,8 @@ class LatentBank:
         if (indices < 0).any():
             # The approximate index came up short; an exact scan is cheap for one query.
             queries, _ = self._as_queries(z)
-            indices = _exact_search(self._searched(self._latents),
-                                    self._searched(queries)[0], len(indices))
+            indices = _exact_search(self._as_indexed(self._latents),
+                                    self._as_indexed(queries)[0], len(indices))
         return indices
 
     def project(self, z: np.ndarray, k: int = 10, reg: float | None = None, seed: int = 0,
@@ -361,7 +352,7 @@ class LatentBank:
         extra = min(k + 1, len(self))
         _, candidates = self.search(queries, extra)  # (B, k + 1)
         candidates = np.where(candidates < 0, 0, candidates)
-        unit = self._searched(queries) if self.metric == "cosine" else (
+        unit = self._as_indexed(queries) if self.metric == "cosine" else (
             queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12))
         bank_unit = self._latents[candidates]  # (B, k + 1, d)
         bank_unit = bank_unit / np.maximum(np.linalg.norm(bank_unit, axis=2, keepdims=True),
@@ -462,7 +453,7 @@ class LatentBank:
         single = z.ndim == 1
         return np.ascontiguousarray(z.reshape(-1, self.dim), dtype=np.float32), single
 
-    def _searched(self, vectors: np.ndarray) -> np.ndarray:
+    def _as_indexed(self, vectors: np.ndarray) -> np.ndarray:
         """(B, d) float32 -> what the index holds: as is for "l2", unit length for "cosine"."""
         if self.metric == "l2":
             return vectors
