@@ -50,6 +50,26 @@ def check_size(width: int, height: int, what: str = "image") -> None:
         )
 
 
+def as_uint8_array(image: Image.Image | np.ndarray, mode: str, what: str = "image") -> np.ndarray:
+    """A PIL image (converted to `mode`) or a matching uint8 array, as a numpy array.
+
+    `mode` "L" gives (H, W); "RGB" / "RGBA" give (H, W, 3 / 4). For the metrics and the
+    training-side image tools, which take both PIL images and arrays. Raises ValueError.
+    """
+    if isinstance(image, Image.Image):
+        check_size(*image.size, what)
+        return np.asarray(image.convert(mode))
+    arr = np.asarray(image)
+    shape = "(H, W)" if mode == "L" else f"(H, W, {len(mode)})"
+    if arr.ndim != (2 if mode == "L" else 3) or (mode != "L" and arr.shape[2] != len(mode)):
+        raise ValueError(f"The {what} must be a PIL image or a {shape} array, got shape "
+                         f"{arr.shape}.")
+    if arr.dtype != np.uint8:
+        raise ValueError(f"The {what} must be uint8, got {arr.dtype}.")
+    check_size(arr.shape[1], arr.shape[0], what)
+    return arr
+
+
 def has_alpha(image: Image.Image) -> bool:
     """Whether a PIL image carries transparency (an alpha band or a palette's)."""
     return image.mode in ALPHA_MODES or (image.mode == "P" and "transparency" in image.info)

@@ -13,6 +13,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from s2a.images import as_uint8_array
+
 STROKE_THRESHOLD = 128
 
 # sRGB (D65) -> CIE XYZ, IEC 61966-2-1.
@@ -32,30 +34,6 @@ _WHITE_XYZ = _SRGB_TO_XYZ.sum(axis=1)
 # ---------------------------------------------------------------------------
 
 
-def _as_gray(sketch: Image.Image | np.ndarray, name: str) -> np.ndarray:
-    """Return a sketch as a 2-D uint8 array (PIL images are converted to "L")."""
-    if isinstance(sketch, Image.Image):
-        return np.asarray(sketch.convert("L"))
-    arr = np.asarray(sketch)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a PIL image or a 2-D array, got shape {arr.shape}.")
-    return arr
-
-
-def _as_channels(image: Image.Image | np.ndarray, mode: str, name: str) -> np.ndarray:
-    """Return an image as an (H, W, C) uint8 array with C = len(mode) ("RGB" or "RGBA")."""
-    if isinstance(image, Image.Image):
-        return np.asarray(image.convert(mode))
-    arr = np.asarray(image)
-    if arr.ndim != 3 or arr.shape[2] != len(mode):
-        raise ValueError(
-            f"{name} must be a PIL image or an HxWx{len(mode)} array, got shape {arr.shape}."
-        )
-    if arr.dtype != np.uint8:
-        raise ValueError(f"{name} must be uint8, got {arr.dtype}.")
-    return arr
-
-
 def _resize_nearest(arr: np.ndarray, height: int, width: int) -> np.ndarray:
     """Resize to (height, width) with nearest neighbour, so no new grey levels or colours appear."""
     if arr.shape[:2] == (height, width):
@@ -67,8 +45,8 @@ def _stroke_masks(
     sketch_a: Image.Image | np.ndarray, sketch_b: Image.Image | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Stroke masks of A and B, with B resized (nearest neighbour) to A's size if needed."""
-    a = _as_gray(sketch_a, "sketch_a")
-    b = _as_gray(sketch_b, "sketch_b")
+    a = as_uint8_array(sketch_a, "L", "sketch_a")
+    b = as_uint8_array(sketch_b, "L", "sketch_b")
     b = _resize_nearest(b, a.shape[0], a.shape[1])
     return a < STROKE_THRESHOLD, b < STROKE_THRESHOLD
 
@@ -230,8 +208,8 @@ def hint_delta_e_per_pixel(
         1-D float64 array with one ΔE per hinted pixel (row-major order); empty if no pixel
         is hinted.
     """
-    rgb = _as_channels(image, "RGB", "image")
-    rgba = _as_channels(hints, "RGBA", "hints")
+    rgb = as_uint8_array(image, "RGB", "image")
+    rgba = as_uint8_array(hints, "RGBA", "hints")
     rgba = _resize_nearest(rgba, rgb.shape[0], rgb.shape[1])
     hinted = rgba[..., 3] > 0  # (H, W)
     if not hinted.any():
