@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from s2a.images import MAX_SIDE, check_size, has_alpha
+from s2a.images import MAX_SIDE, as_uint8_array, has_alpha
 
 _MAX_RESOLUTION = 4096
 # A hint layer padded like a very non-square sketch stays this small.
@@ -91,26 +91,15 @@ def _check_resolution(resolution: int) -> int:
 
 def _as_rgba_array(hints: np.ndarray | Image.Image) -> np.ndarray:
     """Validate a hint layer and return it as an (H, W, 4) uint8 array."""
-    if isinstance(hints, Image.Image):
-        check_size(hints.width, hints.height, "hint image")
-        if not has_alpha(hints):
-            raise ValueError(
-                f"The hint image must have an alpha channel (mode 'RGBA') marking where hints "
-                f"were painted; got mode {hints.mode!r}. Make unhinted pixels transparent."
-            )
-        return np.asarray(hints.convert("RGBA"))
-    if isinstance(hints, np.ndarray):
-        if hints.ndim != 3 or hints.shape[2] != 4:
-            raise ValueError(
-                f"The hint array must be HxWx4 (RGB plus alpha), got shape {hints.shape}."
-            )
-        if hints.dtype != np.uint8:
-            raise ValueError(f"The hint array must have dtype uint8, got {hints.dtype}.")
-        check_size(hints.shape[1], hints.shape[0], "hint image")
-        return np.ascontiguousarray(hints)
-    raise ValueError(
-        f"Hints must be a PIL RGBA image, an HxWx4 uint8 array or None, got {type(hints).__name__}."
-    )
+    if isinstance(hints, Image.Image) and not has_alpha(hints):
+        raise ValueError(
+            f"The hint image must have an alpha channel (mode 'RGBA') marking where hints "
+            f"were painted; got mode {hints.mode!r}. Make unhinted pixels transparent."
+        )
+    if not isinstance(hints, (Image.Image, np.ndarray)):
+        raise ValueError(f"Hints must be a PIL RGBA image, an HxWx4 uint8 array or None, got "
+                         f"{type(hints).__name__}.")
+    return np.ascontiguousarray(as_uint8_array(hints, "RGBA", "hint image"))
 
 
 def pad_like_sketch(hints: np.ndarray, sketch_size: tuple[int, int]) -> np.ndarray:

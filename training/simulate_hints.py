@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from s2a.images import check_size
+from s2a.images import as_uint8_array
 
 # Start points per stroke: the lowest-variance of this many uniform candidates wins
 # (a cheap tournament instead of sampling from a full probability map).
@@ -64,7 +64,7 @@ def simulate_hints(
         A PIL "RGBA" image of the same size: alpha 255 where hinted, RGB 0 and alpha 0
         elsewhere.
     """
-    img = _as_rgb_array(image)  # (H, W, 3) uint8
+    img = np.ascontiguousarray(as_uint8_array(image, "RGB", "image"))  # (H, W, 3) uint8
     if not isinstance(rng, np.random.Generator):
         raise ValueError("rng must be a numpy.random.Generator, e.g. np.random.default_rng(0).")
     if n_strokes is not None and (
@@ -119,25 +119,6 @@ def simulate_hints(
     for path, width in zip(paths, stroke_widths):
         _paint_stroke(img, out, path, int(width))
     return Image.fromarray(out)
-
-
-def _as_rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
-    """Validate a colour image and return it as a C-contiguous (H, W, 3) uint8 array."""
-    if isinstance(image, Image.Image):
-        check_size(image.width, image.height, "image")
-        return np.asarray(image.convert("RGB"))
-    if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(
-                f"The image must be an HxWx3 RGB array, got an array of shape {image.shape}."
-            )
-        if image.dtype != np.uint8:
-            raise ValueError(f"The image array must have dtype uint8, got {image.dtype}.")
-        check_size(image.shape[1], image.shape[0], "image")
-        return np.ascontiguousarray(image)
-    raise ValueError(
-        f"The image must be a PIL image or an HxWx3 uint8 array, got {type(image).__name__}."
-    )
 
 
 def _local_stats(img: np.ndarray, ksize: int) -> tuple[np.ndarray, np.ndarray]:
