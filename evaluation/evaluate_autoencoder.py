@@ -20,7 +20,9 @@ default: at 2 px an all-ink 96 px image already scores 0.4-0.7 against a typical
 Completion (`--completion-tolerance`, 2 px): for the degraded and amateur drawings, edge
 F1 against the clean sketch of the projected sketch (the decoder of the refine-1
 projection of the drawing's latent, k = `--k`, over the same bank) next to the drawing's
-own F1, and the mean gain with a bootstrap 95 % interval.
+own F1, and the mean gain with a bootstrap 95 % interval; `completion_clean_projected`,
+the same projection started from the clean sketch, is the ceiling a completion can reach,
+and `completion_random` (a random training sketch at the same tolerance) the floor.
 
 With `--grid PATH` it also writes a picture: rough input | projected sketch of each
 `--grid-models` autoencoder (refine 1 over `--grid-bank`, the shipped bank) for a few
@@ -59,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--items", type=int, default=500, help="validation sketches scored")
     parser.add_argument("--bank-items", type=int, default=10_000,
                         help="training sketches searched for neighbours")
+    parser.add_argument("--bank-autoencoder",
+                        help="encode the bank with this autoencoder instead (e.g. the teacher "
+                             "of a completing encoder, whose bank ships unchanged)")
     parser.add_argument("--tolerance", type=float, default=1.0, help="edge F1 tolerance (px)")
     parser.add_argument("--completion-tolerance", type=float, default=2.0,
                         help="edge F1 tolerance (px) of the completion scores")
@@ -104,11 +109,15 @@ def projected_sketches(model: SketchAutoencoder, bank: LatentBank, latents: np.n
 
 def latent_quality(model: SketchAutoencoder, val: np.ndarray, train: np.ndarray,
                    seed: int = 0, tolerance: float = 1.0, images: np.ndarray | None = None,
-                   completion_tolerance: float = 2.0, k: int = 10) -> dict[str, float]:
-    """Mean edge F1 against the clean val sketches of everything listed in the docstring."""
+                   completion_tolerance: float = 2.0, k: int = 10,
+                   bank_model: SketchAutoencoder | None = None) -> dict[str, float]:
+    """Mean edge F1 against the clean val sketches of everything listed in the docstring.
+
+    `bank_model` (default `model`) encodes the training sketches searched.
+    """
     rng = np.random.default_rng(seed)
     cpu = torch.device("cpu")
-    latents = encode_sketches(model, train, 256, cpu)  # (M, d)
+    latents = encode_sketches(bank_model or model, train, 256, cpu)  # (M, d)
     drawn = drawings(val, seed, images)
     queries = {"": encode_sketches(model, val, 256, cpu),  # (N, d) each
                **{f"{name}_": encode_sketches(model, d, 256, cpu) for name, d in drawn.items()}}
@@ -121,11 +130,14 @@ def latent_quality(model: SketchAutoencoder, val: np.ndarray, train: np.ndarray,
             found[f"{prefix}nn_{metric}"] = bank.search(z, 1)[1][:, 0]
     completed = {name: projected_sketches(model, banks["cosine"], queries[f"{name}_"], k)
                  for name in ("degraded", "amateur")}
+    ceiling = projected_sketches(model, banks["cosine"], queries[""], k)  # (N, R, R)
     scores = {name: [] for name in ("reconstruction", *found, "random_neighbour")}
     completion = {f"{name}_{kind}": [] for name in completed for kind in ("input", "projected")}
+    completion["clean_projected"], completion["random"] = [], []
     for i in tqdm(range(len(val)), desc="scoring"):
+        random_sketch = train[rng.integers(len(train))]
         others = {"reconstruction": to_pil_grey(decoded[i]),
-                  "random_neighbour": train[rng.integers(len(train))],
+                  "random_neighbour": random_sketch,
                   **{name: train[rows[i]] for name, rows in found.items()}}
         for name, other in others.items():
             scores[name].append(edge_f1(val[i], other, tolerance))
@@ -134,9 +146,13 @@ def latent_quality(model: SketchAutoencoder, val: np.ndarray, train: np.ndarray,
                                                        completion_tolerance))
             completion[f"{name}_projected"].append(edge_f1(val[i], projected[i],
                                                            completion_tolerance))
+        completion["clean_projected"].append(edge_f1(val[i], ceiling[i], completion_tolerance))
+        completion["random"].append(edge_f1(val[i], random_sketch, completion_tolerance))
     report = {name: float(np.mean(values)) for name, values in scores.items()}
     for name in drawn:
         report[f"{name}_vs_clean"] = report[f"{name}_nn_cosine"] / max(report["nn_cosine"], 1e-9)
+    report["completion_clean_projected"] = float(np.mean(completion["clean_projected"]))
+    report["completion_random"] = float(np.mean(completion["random"]))
     for name in completed:
         gain = np.array(completion[f"{name}_projected"]) - np.array(completion[f"{name}_input"])
         low, high = bootstrap_interval(gain, seed)
@@ -171,17 +187,20 @@ def main(argv: list[str] | None = None) -> int:
         val_images, val = load_split(args.data, "val")
         _, train = load_split(args.data, "train")
         model = SketchAutoencoder.from_pretrained(args.autoencoder).eval()
+        bank_model = (SketchAutoencoder.from_pretrained(args.bank_autoencoder).eval()
+                      if args.bank_autoencoder else None)
     except (ValueError, OSError) as error:
         raise SystemExit(f"error: {error}") from None
     rng = np.random.default_rng(args.seed)
     rows = np.sort(rng.permutation(len(val))[:args.items])
     val, val_images = np.asarray(val[rows]), np.asarray(val_images[rows])
     train = np.asarray(train[np.sort(rng.permutation(len(train))[:args.bank_items])])
-    report = {"autoencoder": args.autoencoder, "items": len(val), "bank_items": len(train),
+    report = {"autoencoder": args.autoencoder, "bank_autoencoder": args.bank_autoencoder,
+              "items": len(val), "bank_items": len(train),
               "tolerance_px": args.tolerance,
               "completion_tolerance_px": args.completion_tolerance, "k": args.k,
               **latent_quality(model, val, train, args.seed, args.tolerance, val_images,
-                               args.completion_tolerance, args.k)}
+                               args.completion_tolerance, args.k, bank_model)}
     print(json.dumps(report, indent=2))
     if args.grid:
         write_grid(args.grid, args.grid_models or [args.autoencoder],

@@ -146,6 +146,7 @@ def test_evaluate_autoencoder_reports_completion(tiny, tmp_path, capsys):
         .save(tmp_path / "bank")
     grid = tmp_path / "grid.png"
     assert ev.main(["--autoencoder", tiny["teacher"], "--data", tiny["data"], "--items", "6",
+                    "--bank-autoencoder", tiny["teacher"],
                     "--k", "3", "--grid", str(grid), "--grid-bank", str(tmp_path / "bank"),
                     "--grid-models", tiny["teacher"], tiny["teacher"]]) == 0
     out = capsys.readouterr().out
