@@ -24,7 +24,13 @@ own F1, and the mean gain with a bootstrap 95 % interval; `completion_clean_proj
 the same projection started from the clean sketch, is the ceiling a completion can reach,
 and `completion_random` (a random training sketch at the same tolerance) the floor.
 
-With `--grid PATH` it also writes a picture: rough input | projected sketch of each
+A completing encoder (training.train_completing_encoder) is scored with
+`--bank-autoencoder` set to its teacher: the shipped bank keeps the teacher's latents, and
+re-encoding the bank with the student would "complete" the sparse training sketches too,
+which blurs the bank (measured after 15 min: clean neighbours 0.30 with the student's own
+bank, 0.40 with the teacher's).
+
+With `--grid PATH` it also writes a picture: rough input | clean | projected sketch of each
 `--grid-models` autoencoder (refine 1 over `--grid-bank`, the shipped bank) for a few
 degraded val sketches and for the project's own example drawings.
 """
@@ -166,13 +172,18 @@ def latent_quality(model: SketchAutoencoder, val: np.ndarray, train: np.ndarray,
 
 def write_grid(path: str, models: list[str], bank: LatentBank, val: np.ndarray, seed: int,
                k: int) -> None:
-    """Rough input | each model's projected sketch, degraded val sketches then examples."""
+    """Rough input | what was meant | each model's projected sketch (refine 1 over `bank`).
+
+    Rows: degraded val sketches (what was meant: the clean sketch), then the project's
+    example drawings (what was meant: the drawing itself).
+    """
     resolution = val.shape[-1]
     rough = degrade_batch(val[:GRID_DEGRADED], seed)  # (G, R, R) uint8
     examples = np.stack([np.round(255 * normalize_sketch(image, resolution)).astype(np.uint8)
                          for image in example_sketches().values()])
     inputs = np.concatenate([rough, examples])  # (G + E, R, R)
-    columns = [torch.from_numpy(inputs[:, None] / 255.0)]
+    meant = np.concatenate([val[:GRID_DEGRADED], examples])  # (G + E, R, R)
+    columns = [torch.from_numpy(inputs[:, None] / 255.0), torch.from_numpy(meant[:, None] / 255.0)]
     for folder in models:
         model = SketchAutoencoder.from_pretrained(folder).eval()
         latents = encode_sketches(model, inputs, 256, torch.device("cpu"))
