@@ -20,7 +20,7 @@ import app
 from s2a import Sketch2Anime, editor, hint_report
 from s2a.examples import example_hints, example_sketches
 from s2a.sketch import EMPTY_SKETCH_MESSAGE
-from tests.conftest import cartoon_face, face_sketch
+from tests.helpers import cartoon_face, face_sketch
 from tools.server import Server
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,7 +27,7 @@ from PIL import Image
 from s2a import Sketch2Anime
 from s2a.hub import HUB_ALLOW_PATTERNS, resolve_weights
 from s2a.projection import LatentBank
-from tests.conftest import TINY_LATENT, face_sketch
+from tests.helpers import TINY_LATENT, face_sketch
 from training import push_to_hub
 
 REPO = "user/repo"

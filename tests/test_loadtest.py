@@ -30,6 +30,7 @@ def run_loadtest(*args: str, timeout: float = 200) -> tuple[int, dict]:
     return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_short_load_run_has_no_failures(tiny_weights):
     code, report = run_loadtest("--clients", "4", "--requests", "24", "--weights", tiny_weights,
                                 "--timeout", "150")
@@ -43,6 +44,7 @@ def test_short_load_run_has_no_failures(tiny_weights):
         assert report["rss_growth_pct"] is not None
 
 
+@pytest.mark.slow
 def test_overload_is_rejected_clearly_and_the_server_recovers(tiny_weights):
     code, report = run_loadtest("--overload", "--clients", "12", "--max-queue", "2",
                                 "--weights", tiny_weights, "--timeout", "150")

@@ -21,7 +21,7 @@ from s2a.models import (
     SketchAutoencoderConfig,
     downsample_hints,
 )
-from tests.conftest import TINY_LATENT, TINY_RESOLUTION, tiny_configs
+from tests.helpers import TINY_LATENT, TINY_RESOLUTION, tiny_configs
 
 R = TINY_RESOLUTION
 B = 2

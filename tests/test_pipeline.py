@@ -11,7 +11,7 @@ from PIL import Image
 
 from s2a import GenerationResult, Sketch2Anime
 from s2a.sketch import normalize_sketch
-from tests.conftest import TINY_RESOLUTION, face_sketch
+from tests.helpers import TINY_RESOLUTION, face_sketch
 
 R = TINY_RESOLUTION
 

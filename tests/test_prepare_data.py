@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tests.conftest import TINY_RESOLUTION, cartoon_face
+from tests.helpers import TINY_RESOLUTION, cartoon_face
 from training.prepare_data import (
     PrepareConfig,
     center_crop_resize,

@@ -114,7 +114,7 @@ def test_bank_and_export_make_a_loadable_weights_folder(prepared_data, stage1, t
                         str(weights), "--half"]) == 0
     pipe = Sketch2Anime.from_pretrained(weights)
     assert pipe.resolution == 32 and len(pipe.bank) == train_count
-    from tests.conftest import face_sketch
+    from tests.helpers import face_sketch
 
     assert pipe(face_sketch(), k=5).image.size == (32, 32)
     # Half precision on disk, full precision in memory, same values up to fp16 rounding.
@@ -193,6 +193,7 @@ def test_dry_run_trains_nothing(prepared_data, tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_on_cpu(prepared_data, tmp_path):
     """The same entry point runs unchanged under torchrun with DDP (gloo)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
@@ -210,6 +211,7 @@ def test_torchrun_two_processes_on_cpu(prepared_data, tmp_path):
     assert [m["step"] for m in read_metrics(tmp_path / "ddp")] == [1, 2]  # rank 0 logs only
 
 
+@pytest.mark.slow
 def test_time_budget_ends_the_run_and_drives_the_schedule(prepared_data, tmp_path):
     """A run with far more steps than it can take stops on the clock, fully decayed."""
     run = tmp_path / "timed"
@@ -247,6 +249,7 @@ def test_negative_time_budget_is_refused(prepared_data, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_training_code_does_not_import_faiss():
     """GPU machines may lack FAISS: the training stages must not need it."""
     code = ("import sys, training.train_autoencoder, training.train_generator, "

@@ -1,0 +1,61 @@
+"""Helpers the tests import: tiny sizes and configs, and pictures drawn by the tests themselves.
+
+Fixtures live in conftest.py; this module holds only plain functions and constants.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from s2a.models import GeneratorConfig, SimpleGANConfig, SketchAutoencoderConfig
+
+TINY_RESOLUTION = 32
+TINY_LATENT = 16
+
+
+def cartoon_face(rng: np.random.Generator, size: int = 64) -> np.ndarray:
+    """A random flat-colour cartoon face (H, W, 3) uint8: background, hair, skin, eyes."""
+    canvas = np.empty((size, size, 3), np.uint8)
+    canvas[:] = rng.integers(0, 256, 3)
+    centre = (size // 2 + int(rng.integers(-3, 4)), size // 2 + int(rng.integers(-3, 4)))
+    radius = size // 3
+    cv2.circle(canvas, centre, radius + size // 10, rng.integers(0, 256, 3).tolist(), -1)
+    cv2.circle(canvas, (centre[0], centre[1] + size // 12), radius, (250, 215, 190), -1)
+    eye = rng.integers(0, 200, 3).tolist()
+    for dx in (-size // 7, size // 7):
+        cv2.circle(canvas, (centre[0] + dx, centre[1] + size // 12), max(2, size // 16), eye, -1)
+    mouth_y = centre[1] + size // 4
+    cv2.line(canvas, (centre[0] - size // 12, mouth_y), (centre[0] + size // 12, mouth_y),
+             (120, 40, 40), max(1, size // 40))
+    return canvas
+
+
+def face_sketch(size: int = 256, brush: int = 3) -> Image.Image:
+    """A user-like line drawing of a face: outline, eyes, mouth, a few hair strokes."""
+    canvas = np.full((size, size), 255, np.uint8)
+    c = size // 2
+    axes = (size // 3, size // 2 - size // 8)
+    cv2.ellipse(canvas, (c, c + size // 12), axes, 0, 0, 360, 0, brush)
+    for dx in (-size // 7, size // 7):
+        cv2.ellipse(canvas, (c + dx, c), (size // 16, size // 12), 0, 0, 360, 0, brush)
+    cv2.line(canvas, (c - size // 14, c + size // 4), (c + size // 14, c + size // 4), 0, brush)
+    for x in range(c - size // 4, c + size // 4, size // 10):
+        cv2.line(canvas, (x, size // 8), (x + size // 12, size // 4), 0, brush)
+    return Image.fromarray(canvas, "L")
+
+
+
+def tiny_configs() -> dict:
+    """Configs of tiny networks at TINY_RESOLUTION for fast tests."""
+    return {
+        "autoencoder": SketchAutoencoderConfig(
+            resolution=TINY_RESOLUTION, latent_dim=TINY_LATENT, channels=(8, 16)
+        ),
+        "generator": GeneratorConfig(
+            resolution=TINY_RESOLUTION, latent_dim=TINY_LATENT, channels=(32, 16, 8),
+            hint_resolutions=(16, 32),
+        ),
+        "baseline": SimpleGANConfig(resolution=TINY_RESOLUTION, channels=(8, 16)),
+    }
