@@ -4,13 +4,17 @@
 #   -e S2A_WEIGHTS=user/repo -e S2A_REVISION=<commit>   (cached under ~/.cache/huggingface)
 FROM python:3.11-slim
 
-# No apt-get: the opencv-python-headless, faiss-cpu and torch CPU wheels bundle their own
-# libraries (headless OpenCV needs no libGL); they only need libstdc++ and zlib, which the
-# slim image already has.
+# The opencv-python-headless, faiss-cpu and torch CPU wheels bundle their own libraries
+# (headless OpenCV needs no libGL). The anime upscaler's ncnn build (sr-vulkan) needs GNU
+# OpenMP, libgomp1 (packages.txt); without it the app still runs, with a LANCZOS fallback.
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
+
+COPY packages.txt .
+RUN apt-get update && xargs -a packages.txt apt-get install -y --no-install-recommends \
+    && rm -rf /var/lib/apt/lists/*
 
 # Hugging Face Spaces run the container as uid 1000.
 RUN useradd -m -u 1000 user && install -d -o user -g user /home/user/app

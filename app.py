@@ -45,7 +45,6 @@ from s2a.serving import (
 )
 from s2a.sketch import EMPTY_SKETCH_MESSAGE
 
-FACE_DISPLAY = 512  # the face is upscaled (LANCZOS) to this size for display and download
 SKETCH_DISPLAY = 256  # the projected sketch
 NEIGHBOR_DISPLAY = 128  # each neighbour in the gallery
 
@@ -58,14 +57,20 @@ class Handlers:
         self.examples = example_sketches()  # name -> 512 px sketch, drawn once per app
         self.downloads = DownloadFolder(downloads)
 
-    def run(self, sketch: Image.Image | None, hints: Image.Image | None, refine, k, seed):
-        """Sketch + hints -> (face, projected sketch, neighbours, hint report, PNG path)."""
+    def run(self, sketch: Image.Image | None, hints: Image.Image | None, refine, k, seed,
+            upscale: bool = True):
+        """Sketch + hints -> (face, projected sketch, neighbours, hint report, PNG path).
+
+        The face comes from the anime upscaler; with `upscale=False` (live preview while
+        drawing) the model's face is only stretched to the same size.
+        """
         if sketch is None:
             raise ValueError(EMPTY_SKETCH_MESSAGE)
         k = as_whole_number(k, "k (neighbours)")
         seed = as_whole_number(seed, "seed")
-        result = self.pipe(sketch, hints=hints, refine=refine, k=k, seed=seed)
-        face = result.image.resize((FACE_DISPLAY, FACE_DISPLAY), Image.LANCZOS)
+        result = self.pipe(sketch, hints=hints, refine=refine, k=k, seed=seed, upscale=upscale)
+        side = self.pipe.output_resolution
+        face = result.image if upscale else result.image.resize((side, side), Image.LANCZOS)
         projected = result.projected_sketch.resize((SKETCH_DISPLAY, SKETCH_DISPLAY),
                                                    Image.LANCZOS)
         indices = [index for index, _ in result.neighbors]
@@ -87,12 +92,13 @@ class Handlers:
             raise gr.Error(str(error)) from error
 
     def generate_live(self, live, sketch_value, hint_value, refine, k, seed):
-        """Live mode: regenerate while drawing; half-finished input keeps the last face."""
+        """Live mode: a fast preview while drawing (Generate gives the upscaled face);
+        half-finished input keeps the last face."""
         if not live:
             return (gr.skip(),) * 5
         try:
             return self.run(sketch_from_payload(sketch_value), hints_from_payload(hint_value),
-                            refine, k, seed)
+                            refine, k, seed, upscale=False)
         except ValueError:
             return (gr.skip(),) * 5
 
@@ -106,22 +112,19 @@ class Handlers:
 
     def upload_sketch(self, path, hint_value):
         """An existing sketch file -> the sketch pad (lines erasable) and the hint pad."""
-        try:
-            sketch = load_image(path, "sketch")
-            if sketch is None:
-                return gr.skip(), gr.skip()
-            value = sketch_editor_value(sketch)
-            return value, hint_editor_value(sketch, hints_from_payload(hint_value))
-        except ValueError as error:
-            raise gr.Error(str(error)) from error
+        return self._pads_from_file(path, hint_value, "sketch", lambda sketch: sketch)
 
     def picture_to_sketch(self, path, hint_value):
         """Start from a picture: a colour illustration -> its line sketch in the pad."""
+        return self._pads_from_file(path, hint_value, "picture",
+                                    lambda picture: picture_sketch(picture, self.pipe.resolution))
+
+    def _pads_from_file(self, path, hint_value, what: str, to_sketch):
         try:
-            picture = load_image(path, "picture")
-            if picture is None:
+            image = load_image(path, what)
+            if image is None:
                 return gr.skip(), gr.skip()
-            sketch = picture_sketch(picture, self.pipe.resolution)
+            sketch = to_sketch(image)
             return sketch_editor_value(sketch), hint_editor_value(
                 sketch, hints_from_payload(hint_value))
         except ValueError as error:
@@ -141,6 +144,15 @@ class Handlers:
         name = names[evt.index] if isinstance(evt.index, int) else names[0]
         sketch = self.examples[name]
         return sketch_editor_value(sketch), hint_editor_value(sketch, example_hints(name))
+
+
+def upscaler_note(pipe: Sketch2Anime) -> str:
+    """One line under the face: what made it crisp, or why it is only stretched."""
+    upscaler = pipe.upscaler
+    if upscaler.fallback_reason:
+        return f"⚠️ Faces are only stretched (LANCZOS): {upscaler.fallback_reason}"
+    return (f"Faces are redrawn at {pipe.output_resolution} px by the anime upscaler "
+            f"({upscaler.backend}); Live shows a fast preview, Generate the crisp face.")
 
 
 def drawing_pad(value: dict, label: str, elem_id: str, brush: gr.Brush,
@@ -214,6 +226,7 @@ def build_demo(pipe: Sketch2Anime) -> gr.Blocks:
                                            columns=3, height=170, allow_preview=False,
                                            object_fit="contain", buttons=[], scale=2,
                                            elem_id="neighbors-output")
+                gr.Markdown(upscaler_note(pipe), elem_id="upscaler-note")
                 report = gr.Markdown("**Hint report:** generate a face to see how well your "
                                      "colour hints were followed.", elem_id="hint-report")
                 download = gr.DownloadButton("Download PNG", elem_id="download", size="md")
@@ -267,7 +280,10 @@ def main() -> None:
     except ValueError as error:
         raise SystemExit(f"Cannot start Sketch2Anime: {error}\nPoint S2A_WEIGHTS at a weights "
                          "folder or a Hub repo id, or train the weights (see README).") from error
-    print(f"Loaded Sketch2Anime ({pipe.resolution} px) in {time.perf_counter() - started:.1f} s")
+    # Start the upscaler and load its weights now, not on the first user's request.
+    pipe.upscaler(Image.new("RGB", (pipe.resolution, pipe.resolution), "white"))
+    print(f"Loaded Sketch2Anime ({pipe.resolution} px, upscaled to {pipe.output_resolution} px "
+          f"by {pipe.upscaler.backend}) in {time.perf_counter() - started:.1f} s")
     use_one_search_thread()
     install_gradio_cache_fix()
     demo = build_demo(pipe)

@@ -3,8 +3,9 @@
     python -m evaluation.make_samples --weights weights/ --out docs/samples.png
 
 Rows: each example sketch with and without its colour hints. Columns: the input (hints
-drawn over it), the method at refine 1 and 0, the SimpleGAN baseline (if the weights
-folder has one), and the projected sketch the decoder sees.
+drawn over it), the method at refine 1 stretched with LANCZOS and through the anime
+upscaler, refine 0 upscaled, the SimpleGAN baseline upscaled (if the weights folder has
+one), and the projected sketch the decoder sees.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from PIL import Image, ImageDraw
 
 from s2a import Sketch2Anime
 from s2a.examples import example_hints, example_sketches
+from s2a.hub import BASELINE_DIR, resolve_weights
 from s2a.models import SimpleGAN
-from s2a.pipeline import resolve_weights, to_pil_rgb
+from s2a.pipeline import to_pil_rgb
 from s2a.sketch import normalize_sketch
 
-TILE = 192
+TILE = 256
 
 
 def _tile(image: Image.Image) -> Image.Image:
@@ -45,17 +47,18 @@ def _baseline_face(baseline: SimpleGAN, pipe: Sketch2Anime, sketch, hints) -> Im
 
 def make_grid(pipe: Sketch2Anime, baseline: SimpleGAN | None, k: int = 10) -> Image.Image:
     """The grid as one RGB image, with a label row on top."""
-    labels = ["input", "method refine=1", "method refine=0"]
-    labels += ["SimpleGAN"] if baseline is not None else []
+    labels = ["input", "refine=1, LANCZOS", "refine=1, upscaled", "refine=0, upscaled"]
+    labels += ["SimpleGAN, upscaled"] if baseline is not None else []
     labels += ["projected sketch"]
     rows = []
     for name, sketch in example_sketches().items():
         for hints in (example_hints(name), None):
             result = pipe(sketch, hints=hints, refine=1.0, k=k)
-            tiles = [_with_hints(sketch, hints), result.image,
+            raw = pipe(sketch, hints=hints, refine=1.0, k=k, upscale=False).image
+            tiles = [_with_hints(sketch, hints), raw, result.image,
                      pipe(sketch, hints=hints, refine=0.0, k=k).image]
             if baseline is not None:
-                tiles.append(_baseline_face(baseline, pipe, sketch, hints))
+                tiles.append(pipe.upscaler(_baseline_face(baseline, pipe, sketch, hints)))
             tiles.append(result.projected_sketch)
             rows.append(np.concatenate([np.asarray(_tile(t)) for t in tiles], axis=1))
     grid = Image.fromarray(np.concatenate(rows, axis=0))
@@ -80,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     baseline = None
-    if (folder / "baseline" / "model.safetensors").is_file():
-        baseline = SimpleGAN.from_pretrained(folder / "baseline").eval()
+    if (folder / BASELINE_DIR / "model.safetensors").is_file():
+        baseline = SimpleGAN.from_pretrained(folder / BASELINE_DIR).eval()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     make_grid(pipe, baseline, args.k).save(args.out)
     print(f"Wrote {args.out}")

@@ -123,8 +123,10 @@ def pad_like_sketch(hints: np.ndarray, sketch_size: tuple[int, int]) -> np.ndarr
             cols = max(1, min(w, int(MAX_PADDED_SIDE * width / height)))
         hints = hints[np.arange(rows) * h // rows][:, np.arange(cols) * w // cols]
         h, w = rows, cols
+    # The cap keeps a thinned sliver's padded square within the image size limit (its
+    # rounding could otherwise add a pixel or two past it).
     if width > height:
-        pad = round((width - height) / 2 / height * h)
+        pad = min(round((width - height) / 2 / height * h), (MAX_PADDED_SIDE - h) // 2)
         return np.pad(hints, ((pad, pad), (0, 0), (0, 0)))
-    pad = round((height - width) / 2 / width * w)
+    pad = min(round((height - width) / 2 / width * w), (MAX_PADDED_SIDE - w) // 2)
     return np.pad(hints, ((0, 0), (pad, pad), (0, 0)))

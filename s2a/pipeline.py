@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,18 +26,20 @@ from s2a.images import as_pil_image
 from s2a.models import Generator, SketchAutoencoder
 from s2a.projection import LatentBank, refine_latent
 from s2a.sketch import normalize_sketch
+from s2a.upscale import Upscaler
 
 MAX_K = 64
 MAX_SEED = 2**32 - 1
 # The steps of one call, in order (timed by `python -m tools.bench`).
-STEPS = ("sketch", "hints", "encoder", "projection", "generator", "decoder", "to_pil")
+STEPS = ("sketch", "hints", "encoder", "projection", "generator", "decoder", "to_pil",
+         "upscale")
 
 
 @dataclass(frozen=True)
 class GenerationResult:
     """What one call of the pipeline returns."""
 
-    image: Image.Image  # RGB, resolution x resolution
+    image: Image.Image  # RGB: upscaled (pipe.output_resolution), or the model's resolution
     projected_sketch: Image.Image  # L, the decoder's view of the projected latent
     neighbors: list[tuple[int, float]]  # (bank_index, weight), k entries, weights sum to 1
 
@@ -44,7 +47,8 @@ class GenerationResult:
 class Sketch2Anime:
     """Sketch (+ colour hints) -> anime face, with projection onto the training sketches."""
 
-    def __init__(self, autoencoder: SketchAutoencoder, generator: Generator, bank: LatentBank):
+    def __init__(self, autoencoder: SketchAutoencoder, generator: Generator, bank: LatentBank,
+                 upscaler: Upscaler | None = None):
         if autoencoder.config.resolution != generator.config.resolution:
             raise ValueError("The autoencoder and generator were trained at different resolutions.")
         if not autoencoder.config.latent_dim == generator.config.latent_dim == bank.dim:
@@ -57,11 +61,28 @@ class Sketch2Anime:
         self.bank = bank
         self.device = torch.device("cpu")
         self._step_times: dict[str, list[float]] | None = None  # see record_step_times
+        # Started on first use: it loads a native engine that the training and evaluation
+        # code, which never upscale, should not pay for.
+        self._upscaler = upscaler
+        self._upscaler_lock = threading.Lock()
 
     @property
     def resolution(self) -> int:
         """The model's square resolution in pixels."""
         return self.generator.config.resolution
+
+    @property
+    def upscaler(self) -> Upscaler:
+        """The anime super-resolution stage (`s2a.upscale`), started on first use."""
+        with self._upscaler_lock:
+            if self._upscaler is None:
+                self._upscaler = Upscaler()
+            return self._upscaler
+
+    @property
+    def output_resolution(self) -> int:
+        """The side of `out.image` with `upscale=True` (the default), in pixels."""
+        return self.upscaler.output_side(self.resolution)
 
     @classmethod
     def from_pretrained(
@@ -105,15 +126,20 @@ class Sketch2Anime:
 
     @torch.no_grad()
     def __call__(
-        self, sketch, hints=None, refine: float = 1.0, k: int = 10, seed: int = 0
+        self, sketch, hints=None, refine: float = 1.0, k: int = 10, seed: int = 0,
+        upscale: bool = True,
     ) -> GenerationResult:
         """Draw the face for `sketch` (PIL image, any size and mode) and `hints` (RGBA).
 
         `refine` blends the user's own latent (0) with its projection onto the bank (1);
         `k` is the number of neighbours; `seed` 0 gives the plain projection, other seeds
-        variations on the same neighbours. Raises ValueError on bad input.
+        variations on the same neighbours. `upscale` (default) returns the face from the
+        anime upscaler at `output_resolution`; False the model's own `resolution` x
+        `resolution` face (fast: the live preview). Raises ValueError on bad input.
         """
         refine, k, seed = check_arguments(refine, k, seed, len(self.bank))
+        if not isinstance(upscale, (bool, np.bool_)):
+            raise ValueError(f"upscale must be True or False, got {upscale!r}.")
         with self._step("sketch"):
             sketch = as_pil_image(sketch, "sketch")
             sketch_input = self.sketch_tensor(sketch)  # (1, 1, R, R), 1 = paper
@@ -123,7 +149,11 @@ class Sketch2Anime:
         with self._step("decoder"):
             projected = self.decode_projected(latents)[0]  # (R, R)
         with self._step("to_pil"):
-            return GenerationResult(to_pil_rgb(images[0]), to_pil_grey(projected), neighbors[0])
+            face, projected = to_pil_rgb(images[0]), to_pil_grey(projected)
+        if upscale:
+            with self._step("upscale"):
+                face = self.upscaler(face)
+        return GenerationResult(face, projected, neighbors[0])
 
     @contextlib.contextmanager
     def record_step_times(self) -> Iterator[dict[str, list[float]]]:

@@ -20,11 +20,13 @@ import app
 from s2a import Sketch2Anime, editor, hint_report
 from s2a.examples import example_hints, example_sketches
 from s2a.sketch import EMPTY_SKETCH_MESSAGE
-from tests.helpers import cartoon_face, face_sketch
+from tests.helpers import TINY_RESOLUTION, cartoon_face, face_sketch
 from tools.server import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = editor.CANVAS
+# The upscaled face: the smallest whole multiple of the tiny model's side >= 384 px.
+FACE_SIDE = -(-384 // TINY_RESOLUTION) * TINY_RESOLUTION
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +119,7 @@ def test_generate_from_editor_payloads(handlers):
     face, projected, gallery, report, path = handlers.generate(
         sketch_payload(), hint_payload(), 1.0, 10.0, 0.0  # sliders may send floats
     )
-    assert face.mode == "RGB" and face.size == (app.FACE_DISPLAY, app.FACE_DISPLAY)
+    assert face.mode == "RGB" and face.size == (FACE_SIDE, FACE_SIDE)
     assert projected.size == (app.SKETCH_DISPLAY, app.SKETCH_DISPLAY)
     assert len(gallery) == 10
     image, caption = gallery[0]
@@ -139,7 +141,7 @@ def test_generate_without_hints(handlers):
 def test_hint_layer_of_another_size(handlers):
     face, *_, report, _ = handlers.generate(sketch_payload(), hint_payload((300, 200)),
                                             0.5, 4, 1)
-    assert face.size == (app.FACE_DISPLAY, app.FACE_DISPLAY)
+    assert face.size == (FACE_SIDE, FACE_SIDE)
     assert "of 1 hint colours followed" in report
 
 
@@ -171,7 +173,7 @@ def test_api_handler_takes_plain_images(handlers, tmp_path):
     path = tmp_path / "sketch.png"
     face_sketch(200).save(path)
     face, *_ = handlers.generate_api(str(path), None, 1.0, 10, 0)
-    assert face.size == (app.FACE_DISPLAY, app.FACE_DISPLAY)
+    assert face.size == (FACE_SIDE, FACE_SIDE)
     face, *_ = handlers.generate_api(face_sketch(100), example_hints("smiling"), 0.3, 5, 2)
     assert face.mode == "RGB"
     with pytest.raises(gr.Error) as excinfo:  # an opaque RGB "hint layer"
@@ -184,7 +186,7 @@ def test_live_mode_skips_instead_of_failing(handlers):
     assert skipped == (gr.skip(),) * 5
     assert handlers.generate_live(True, blank_payload(), None, 1.0, 10, 0) == (gr.skip(),) * 5
     face, *_ = handlers.generate_live(True, sketch_payload(), hint_payload(), 1.0, 10, 0)
-    assert face.size == (app.FACE_DISPLAY, app.FACE_DISPLAY)
+    assert face.size == (FACE_SIDE, FACE_SIDE)
 
 
 # ---------------------------------------------------------------------------
@@ -210,7 +212,7 @@ def test_start_from_a_picture(handlers, tmp_path):
     # What the pad sends back generates a face.
     payload = {"background": rgba(background), "layers": [np.asarray(layer)], "composite": None}
     face, *_ = handlers.generate(payload, None, 1.0, 10, 0)
-    assert face.size == (app.FACE_DISPLAY, app.FACE_DISPLAY)
+    assert face.size == (FACE_SIDE, FACE_SIDE)
 
 
 def test_upload_a_sketch(handlers, tmp_path):
@@ -337,7 +339,7 @@ def test_real_server_generate_endpoint(tiny_weights, tmp_path):
         result = client.predict(handle_file(str(sketch)), None, 1.0, 10, 0,
                                 api_name="/generate")
         with Image.open(result[0]) as face:
-            assert face.size == (app.FACE_DISPLAY, app.FACE_DISPLAY) and face.mode == "RGB"
+            assert face.size == (FACE_SIDE, FACE_SIDE) and face.mode == "RGB"
         hints = tmp_path / "hints.png"
         example_hints("round face").save(hints)
         result = client.predict(handle_file(str(sketch)), handle_file(str(hints)), 0.5, 3, 1,

@@ -277,3 +277,14 @@ def test_dockerignore_leaves_out_local_state(dockerignore, name):
 def test_dockerignore_keeps_what_the_app_needs(dockerignore, name):
     assert not ignored(name, dockerignore)
 
+
+
+def test_debian_packages_of_the_space_are_installed_by_the_image_and_ci():
+    """packages.txt (what a Space apt-installs) is what the image and .ci/run install."""
+    packages = (ROOT / "packages.txt").read_text().split()
+    assert "libgomp1" in packages  # the upscaler's ncnn build needs GNU OpenMP
+    runs = [args for kind, args in instructions() if kind == "RUN"]
+    assert any("apt-get install" in args and "packages.txt" in args for args in runs)
+    assert position(lambda k, a: k == "RUN" and "packages.txt" in a) < position(
+        lambda k, a: k == "USER")  # installed as root, before the switch
+    assert "done < packages.txt" in (ROOT / ".ci" / "run").read_text()

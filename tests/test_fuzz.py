@@ -361,16 +361,9 @@ def test_very_thin_sketch_with_a_big_hint_layer(pipe):
     api_case(pipe, sketch.transpose(Image.TRANSPOSE), Image.new("RGBA", (4096, 4096)))
 
 
-# Known bug: pipeline.hints_tensor pads the 4096x4096 hint layer of a 4096x1 sketch to
-# 4096x4097 (hints.pad_like_sketch) and then checks that with the size check meant for user
-# input: "The hint image is too large (4096x4097 pixels)".
-PADDED_HINTS_BUG = pytest.mark.xfail(strict=True, raises=AssertionError,
-                                     reason="hint layer padded past MAX_SIDE is refused")
-
-
 @pytest.mark.parametrize("size, expect", [
     ((4096, 4096), OK), ((1, 4096), EITHER), ((4097, 4096), ERROR),
-    pytest.param((4096, 1), OK, marks=PADDED_HINTS_BUG), ((8192, 1), ERROR),
+    ((4096, 1), OK), ((8192, 1), ERROR),
     ((4096 * 4096, 1), ERROR)])
 def test_api_big_fixed_sizes(pipe, size, expect):
     sketch = Image.new("L", size, 255)

@@ -10,8 +10,9 @@ def test_sample_grid_has_a_row_per_example_and_hint_setting(tiny_weights, tmp_pa
     out = tmp_path / "samples.png"
     assert main(["--weights", tiny_weights, "--out", str(out), "--k", "5"]) == 0
     with Image.open(out) as grid:
-        # input, refine 1, refine 0, SimpleGAN, projected sketch; with and without hints.
-        assert grid.width == 5 * TILE
+        # input, refine 1 stretched and upscaled, refine 0, SimpleGAN, projected sketch;
+        # with and without hints.
+        assert grid.width == 6 * TILE
         assert grid.height == 2 * len(example_sketches()) * TILE + 24
 
 

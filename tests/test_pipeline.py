@@ -46,7 +46,7 @@ def test_from_pretrained_resolution(pipe):
 
 
 def test_call_returns_images_and_neighbours(pipe, sketch):
-    out = pipe(sketch)
+    out = pipe(sketch, upscale=False)
     assert isinstance(out, GenerationResult)
     assert isinstance(out.image, Image.Image)
     assert out.image.mode == "RGB" and out.image.size == (R, R)
@@ -147,8 +147,8 @@ def test_hints_of_another_size_change_the_image(pipe, sketch):
     assert sketch.size == (256, 256)
     # The same region (an eighth to a half of each side) on layers of three sizes.
     layers = [_red_hints((n, n), (n // 8, n // 8, n // 2, n // 2)) for n in (16, 64, 512)]
-    plain = pipe(sketch)
-    outs = [pipe(sketch, hints=layer) for layer in layers]
+    plain = pipe(sketch, upscale=False)
+    outs = [pipe(sketch, hints=layer, upscale=False) for layer in layers]
     assert outs[0].image.size == (R, R)
     assert not np.array_equal(_pixels(plain.image), _pixels(outs[0].image))
     for out in outs[1:]:
@@ -175,9 +175,9 @@ def test_non_square_sketch_pads_hints_like_the_sketch(pipe):
     assert tensor[3][:, :band].sum() == 0 and tensor[3][:, -band:].sum() == 0
     assert (tensor[3][:, band:-band] == 1).all()
 
-    out = pipe(wide, hints=hints)
+    out = pipe(wide, hints=hints, upscale=False)
     assert out.image.size == (R, R) and out.image.mode == "RGB"
-    assert not np.array_equal(_pixels(out.image), _pixels(pipe(wide).image))
+    assert not np.array_equal(_pixels(out.image), _pixels(pipe(wide, upscale=False).image))
 
 
 def test_rgb_hint_image_is_refused(pipe, sketch):
@@ -288,7 +288,7 @@ def test_generate_matches_call(pipe, sketch):
     hints = _red_hints(sketch.size, (60, 60, 120, 100))
     other = face_sketch(128, brush=2)
     pairs = [(sketch, hints), (other, None)]
-    singles = [pipe(s, hints=h, refine=0.8, k=4, seed=5) for s, h in pairs]
+    singles = [pipe(s, hints=h, refine=0.8, k=4, seed=5, upscale=False) for s, h in pairs]
 
     sketches = torch.stack([torch.from_numpy(normalize_sketch(s, R)) for s, _ in pairs])
     hint_batch = torch.stack([pipe.hints_tensor(h, s.size) for s, h in pairs])  # (2, 4, R, R)
@@ -305,3 +305,29 @@ def test_generate_matches_call(pipe, sketch):
         np.testing.assert_allclose(
             [w for _, w in neighbors[i]], [w for _, w in single.neighbors], atol=1e-5
         )
+
+
+def test_default_face_is_upscaled_and_its_size_discoverable(pipe, sketch):
+    """upscale=True (the default) gives the upscaler's face at output_resolution >= 384."""
+    raw = pipe(sketch, k=5, upscale=False)
+    big = pipe(sketch, k=5)
+    side = pipe.output_resolution
+    assert side >= 384 and side % R == 0 and pipe.resolution == R
+    assert big.image.size == (side, side) and big.image.mode == "RGB"
+    assert raw.image.size == (R, R)
+    assert big.neighbors == raw.neighbors
+    # Shrunk back, the upscaled face is still the model's face (same colours, same layout).
+    back = np.asarray(big.image.resize((R, R), Image.BOX), dtype=np.float32)
+    assert np.abs(back - np.asarray(raw.image, dtype=np.float32)).mean() < 20
+
+
+def test_upscale_must_be_a_bool(pipe, sketch):
+    with pytest.raises(ValueError, match="upscale must be True or False"):
+        pipe(sketch, upscale="yes")
+
+
+def test_upscale_step_is_timed(pipe, sketch):
+    with pipe.record_step_times() as times:
+        pipe(sketch, k=5)
+        pipe(sketch, k=5, upscale=False)
+    assert len(times["upscale"]) == 1 and len(times["generator"]) == 2

@@ -116,7 +116,7 @@ def test_bank_and_export_make_a_loadable_weights_folder(prepared_data, stage1, t
     assert pipe.resolution == 32 and len(pipe.bank) == train_count
     from tests.helpers import face_sketch
 
-    assert pipe(face_sketch(), k=5).image.size == (32, 32)
+    assert pipe(face_sketch(), k=5, upscale=False).image.size == (32, 32)
     # Half precision on disk, full precision in memory, same values up to fp16 rounding.
     original = Generator.from_pretrained(g_run / "generator").state_dict()
     loaded = pipe.generator.state_dict()
