@@ -350,3 +350,20 @@ def test_real_server_generate_endpoint(tiny_weights, tmp_path):
         # The server survives bad input.
         result = client.predict(handle_file(str(sketch)), None, 1.0, 10, 0, api_name="/generate")
         assert Path(result[0]).is_file()
+
+
+def test_without_the_upscaler_the_app_still_works_and_says_why(tiny_weights, monkeypatch,
+                                                               tmp_path):
+    """A machine without the anime upscaler: LANCZOS faces, a note naming what to install."""
+    import sys
+
+    from s2a import upscale
+
+    monkeypatch.setattr(upscale, "_engine", None)
+    monkeypatch.setitem(sys.modules, "sr_vulkan", None)
+    monkeypatch.setitem(sys.modules, "sr_vulkan.sr_vulkan", None)
+    pipe = Sketch2Anime.from_pretrained(tiny_weights)
+    note = app.upscaler_note(pipe)
+    assert "LANCZOS" in note and "pip install sr-vulkan" in note
+    face, *_ = app.Handlers(pipe, downloads=tmp_path).run(face_sketch(SIZE), None, 1.0, 5, 0)
+    assert face.size == (FACE_SIDE, FACE_SIDE)
