@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.helpers import TINY_RESOLUTION
 from tests.test_app import running_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,7 +146,8 @@ def test_draw_hint_generate_in_a_browser(tiny_weights):
             response = page.request.get(src if src.startswith("http") else url + src.lstrip("/"))
             assert response.ok, src
             image = np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
-            assert image.shape == (512, 512, 3)
+            side = -(-384 // TINY_RESOLUTION) * TINY_RESOLUTION  # the upscaled face
+            assert image.shape == (side, side, 3)
             assert image.std() > 0.5, "the generated face is a blank image"
             assert element_pixels(face).std() > 0.5, "the face is shown blank"
             # Exactly one hint colour reached the model: the painted layer, not the faint
