@@ -59,3 +59,33 @@ def tiny_configs() -> dict:
         ),
         "baseline": SimpleGANConfig(resolution=TINY_RESOLUTION, channels=(8, 16)),
     }
+
+
+# Colour images for the hint tests (simulated strokes and hint tensors).
+RED = (255, 0, 0)
+BLUE = (0, 0, 255)
+
+
+def two_colour_image(size: int = 96) -> np.ndarray:
+    """Left half red, right half blue."""
+    img = np.zeros((size, size, 3), dtype=np.uint8)  # (H, W, 3)
+    img[:, : size // 2] = RED
+    img[:, size // 2 :] = BLUE
+    return img
+
+
+def textured_image(size: int = 64, seed: int = 0) -> Image.Image:
+    """A few flat colour blocks plus noise: something like a face's regions."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((size, size, 3), dtype=np.uint8)
+    half = size // 2
+    img[:half, :half] = (230, 200, 180)
+    img[:half, half:] = (40, 60, 160)
+    img[half:, :half] = (250, 250, 250)
+    img[half:, half:] = (120, 30, 40)
+    noise = rng.integers(-8, 9, img.shape)
+    return Image.fromarray(np.clip(img.astype(int) + noise, 0, 255).astype(np.uint8))
+
+
+def alpha_of(hints: Image.Image) -> np.ndarray:
+    return np.asarray(hints)[..., 3]

@@ -6,36 +6,8 @@ import torch
 from PIL import Image
 
 from s2a.hints import hints_to_array, hints_to_tensor
+from tests.helpers import textured_image
 from training.simulate_hints import simulate_hints
-
-RED = (255, 0, 0)
-BLUE = (0, 0, 255)
-
-
-def _two_colour_image(size: int = 96) -> np.ndarray:
-    """Left half red, right half blue."""
-    img = np.zeros((size, size, 3), dtype=np.uint8)  # (H, W, 3)
-    img[:, : size // 2] = RED
-    img[:, size // 2 :] = BLUE
-    return img
-
-
-def _textured_image(size: int = 64, seed: int = 0) -> Image.Image:
-    """A few flat colour blocks plus noise: something like a face's regions."""
-    rng = np.random.default_rng(seed)
-    img = np.zeros((size, size, 3), dtype=np.uint8)
-    half = size // 2
-    img[:half, :half] = (230, 200, 180)
-    img[:half, half:] = (40, 60, 160)
-    img[half:, :half] = (250, 250, 250)
-    img[half:, half:] = (120, 30, 40)
-    noise = rng.integers(-8, 9, img.shape)
-    return Image.fromarray(np.clip(img.astype(int) + noise, 0, 255).astype(np.uint8))
-
-
-def _alpha(hints: Image.Image) -> np.ndarray:
-    return np.asarray(hints)[..., 3]
-
 
 # ---------------------------------------------------------------- hints_to_tensor
 
@@ -52,7 +24,7 @@ def test_hints_to_tensor_shape_and_dtype():
 
 
 def test_hints_to_array_matches_tensor():
-    layer = np.asarray(simulate_hints(_textured_image(), np.random.default_rng(1), n_strokes=6))
+    layer = np.asarray(simulate_hints(textured_image(), np.random.default_rng(1), n_strokes=6))
     arr = hints_to_array(layer, 24)
     assert arr.dtype == np.float32 and arr.shape == (4, 24, 24)
     np.testing.assert_array_equal(arr, hints_to_tensor(layer, 24).numpy())
@@ -126,7 +98,7 @@ def test_non_square_is_stretched():
 
 
 def test_identity_resolution_roundtrip():
-    layer = np.asarray(simulate_hints(_textured_image(), np.random.default_rng(2), n_strokes=8))
+    layer = np.asarray(simulate_hints(textured_image(), np.random.default_rng(2), n_strokes=8))
     a = hints_to_array(layer, 64)
     np.testing.assert_array_equal(a[3], layer[..., 3] > 0)
     np.testing.assert_allclose(a[:3], layer[..., :3].transpose(2, 0, 1) / 255, atol=1e-6)

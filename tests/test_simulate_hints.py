@@ -4,36 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.helpers import BLUE, RED, alpha_of, textured_image, two_colour_image
 from training.simulate_hints import simulate_hints
-
-RED = (255, 0, 0)
-BLUE = (0, 0, 255)
-
-
-def _two_colour_image(size: int = 96) -> np.ndarray:
-    """Left half red, right half blue."""
-    img = np.zeros((size, size, 3), dtype=np.uint8)  # (H, W, 3)
-    img[:, : size // 2] = RED
-    img[:, size // 2 :] = BLUE
-    return img
-
-
-def _textured_image(size: int = 64, seed: int = 0) -> Image.Image:
-    """A few flat colour blocks plus noise: something like a face's regions."""
-    rng = np.random.default_rng(seed)
-    img = np.zeros((size, size, 3), dtype=np.uint8)
-    half = size // 2
-    img[:half, :half] = (230, 200, 180)
-    img[:half, half:] = (40, 60, 160)
-    img[half:, :half] = (250, 250, 250)
-    img[half:, half:] = (120, 30, 40)
-    noise = rng.integers(-8, 9, img.shape)
-    return Image.fromarray(np.clip(img.astype(int) + noise, 0, 255).astype(np.uint8))
-
-
-def _alpha(hints: Image.Image) -> np.ndarray:
-    return np.asarray(hints)[..., 3]
-
 
 # ---------------------------------------------------------------- simulate_hints
 
@@ -46,13 +18,13 @@ def test_simulate_hints_mode_and_size():
 
 
 def test_simulate_hints_accepts_array():
-    hints = simulate_hints(_two_colour_image(32), np.random.default_rng(0), n_strokes=2)
+    hints = simulate_hints(two_colour_image(32), np.random.default_rng(0), n_strokes=2)
     assert hints.mode == "RGBA"
     assert hints.size == (32, 32)
 
 
 def test_simulate_hints_deterministic_for_same_seed():
-    img = _textured_image()
+    img = textured_image()
     a = np.asarray(simulate_hints(img, np.random.default_rng(7)))
     b = np.asarray(simulate_hints(img, np.random.default_rng(7)))
     np.testing.assert_array_equal(a, b)
@@ -62,13 +34,13 @@ def test_simulate_hints_deterministic_for_same_seed():
 
 
 def test_simulate_hints_zero_strokes_is_empty():
-    hints = simulate_hints(_textured_image(), np.random.default_rng(0), n_strokes=0)
+    hints = simulate_hints(textured_image(), np.random.default_rng(0), n_strokes=0)
     assert not np.asarray(hints).any()
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_simulate_hints_five_strokes_paint_something(seed):
-    hints = np.asarray(simulate_hints(_textured_image(), np.random.default_rng(seed), n_strokes=5))
+    hints = np.asarray(simulate_hints(textured_image(), np.random.default_rng(seed), n_strokes=5))
     alpha = hints[..., 3]
     assert set(np.unique(alpha)) == {0, 255}
     # Unhinted pixels carry no colour.
@@ -76,11 +48,11 @@ def test_simulate_hints_five_strokes_paint_something(seed):
 
 
 def test_simulate_hints_more_strokes_cover_more():
-    img = _textured_image()
+    img = textured_image()
     covered = {
         n: np.mean(
             [
-                (_alpha(simulate_hints(img, np.random.default_rng(s), n_strokes=n)) > 0).mean()
+                (alpha_of(simulate_hints(img, np.random.default_rng(s), n_strokes=n)) > 0).mean()
                 for s in range(20)
             ]
         )
@@ -91,7 +63,7 @@ def test_simulate_hints_more_strokes_cover_more():
 
 @pytest.mark.parametrize("seed", range(20))
 def test_simulate_hints_colour_is_the_colour_under_the_stroke(seed):
-    img = _two_colour_image()
+    img = two_colour_image()
     hints = np.asarray(simulate_hints(img, np.random.default_rng(seed), n_strokes=10))
     hinted = hints[hints[..., 3] > 0, :3]  # (N, 3)
     assert len(hinted) > 0
@@ -118,7 +90,7 @@ def test_simulate_hints_colour_is_never_a_channel_mix():
 def test_simulate_hints_flat_strokes(p_background):
     """Each stroke is one flat colour, and with n_strokes=1 exactly one stroke is drawn
     (a background stroke counts toward n), so the layer holds exactly one colour."""
-    img = _textured_image(seed=3)
+    img = textured_image(seed=3)
     for seed in range(10):
         rng = np.random.default_rng(seed)
         hints = np.asarray(simulate_hints(img, rng, n_strokes=1, p_background=p_background))
@@ -131,7 +103,7 @@ def test_simulate_hints_odd_sizes(shape):
     img = np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
     hints = simulate_hints(img, np.random.default_rng(0), n_strokes=4)
     assert hints.size == (shape[1], shape[0])
-    assert _alpha(hints).any()
+    assert alpha_of(hints).any()
 
 
 def _framed_image(size: int = 96, border: int = 8, seed: int = 0) -> np.ndarray:
@@ -152,9 +124,9 @@ def _has_frame_colour(hints: Image.Image) -> bool:
 def test_simulate_hints_random_count_statistics():
     img = _framed_image()
     samples = [simulate_hints(img, np.random.default_rng(seed)) for seed in range(200)]
-    empty = sum(not _alpha(h).any() for h in samples)
+    empty = sum(not alpha_of(h).any() for h in samples)
     assert 8 <= empty <= 34  # p_none=0.1: 20 expected
-    counts = [_alpha(h).astype(bool).mean() for h in samples if _alpha(h).any()]
+    counts = [alpha_of(h).astype(bool).mean() for h in samples if alpha_of(h).any()]
     assert np.median(counts) > 0.02  # typical samples carry several strokes
 
     # Strokes avoid the noisy frame, so frame-coloured hints are (almost all) background
@@ -170,11 +142,11 @@ def test_simulate_hints_random_count_statistics():
 
 def test_background_strokes_hug_the_border():
     size = 96
-    img = _textured_image(size)
+    img = textured_image(size)
     for seed in range(30):
         rng = np.random.default_rng(seed)
         # With p_background=1 and one stroke, that stroke is a background stroke.
-        alpha = _alpha(simulate_hints(img, rng, n_strokes=1, p_background=1.0))
+        alpha = alpha_of(simulate_hints(img, rng, n_strokes=1, p_background=1.0))
         ys, xs = np.nonzero(alpha)
         assert len(ys) > 0
         to_edge = np.minimum.reduce([ys, xs, size - 1 - ys, size - 1 - xs])
@@ -184,10 +156,10 @@ def test_background_strokes_hug_the_border():
 
 
 def test_simulate_hints_always_paints_when_not_empty():
-    img = _textured_image(48)
+    img = textured_image(48)
     for seed in range(50):
         hints = simulate_hints(img, np.random.default_rng(seed), p_none=0.0, p_background=0.0)
-        assert _alpha(hints).any()
+        assert alpha_of(hints).any()
 
 
 def test_simulate_hints_rejects_bad_input():
@@ -199,8 +171,8 @@ def test_simulate_hints_rejects_bad_input():
     with pytest.raises(ValueError):
         simulate_hints("face.png", rng)
     with pytest.raises(ValueError):
-        simulate_hints(_two_colour_image(16), 0)
+        simulate_hints(two_colour_image(16), 0)
     with pytest.raises(ValueError):
-        simulate_hints(_two_colour_image(16), rng, n_strokes=-1)
+        simulate_hints(two_colour_image(16), rng, n_strokes=-1)
     with pytest.raises(ValueError):
-        simulate_hints(_two_colour_image(16), rng, p_none=1.5)
+        simulate_hints(two_colour_image(16), rng, p_none=1.5)
