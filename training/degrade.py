@@ -242,16 +242,8 @@ def degrade_batch(sketches: np.ndarray, seed: int) -> np.ndarray:
     Returns:
         (N, H, W) uint8 degraded sketches.
     """
-    sketches = np.asarray(sketches)
-    if sketches.ndim != 3 or sketches.dtype != np.uint8:
-        raise ValueError(
-            f"Expected an (N, H, W) uint8 array of sketches, got shape {sketches.shape} "
-            f"and dtype {sketches.dtype}."
-        )
-    out = np.empty_like(sketches)  # (N, H, W)
-    for k, sketch in enumerate(sketches):
-        out[k] = np.asarray(degrade_sketch(sketch, np.random.default_rng([seed, k])))
-    return out
+    # The "rough" style alone is exactly degrade_sketch with its defaults.
+    return amateur_batch(sketches, seed, styles=("rough",))
 
 
 # ---------------------------------------------------------------------------
