@@ -210,6 +210,17 @@ class Run:
         return state
 
 
+    def resume(self, **parts) -> tuple[int, float]:
+        """Load the checkpoint into `parts` (saved name -> module or optimiser).
+
+        Returns (step, seconds used before), the start of a resumed run.
+        """
+        state = self.load_checkpoint()
+        for name, part in parts.items():
+            part.load_state_dict(state[name])
+        return int(state["step"]), float(state.get("seconds_used", 0.0))
+
+
 def save_image_grid(path: str | Path, columns: list[torch.Tensor]) -> None:
     """Write a PNG whose columns are (N, C, H, W) tensors in [0, 1], upscaled 2x."""
     tiles = []

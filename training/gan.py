@@ -82,13 +82,8 @@ def train_gan(
     d_opt = torch.optim.Adam(discriminator.parameters(), lr=args.d_lr, betas=(0.5, 0.999))
     step, seconds_before = 0, 0.0
     if args.resume:
-        state = run.load_checkpoint()
-        model.load_state_dict(state["model"])
-        discriminator.load_state_dict(state["discriminator"])
-        g_opt.load_state_dict(state["g_opt"])
-        d_opt.load_state_dict(state["d_opt"])
-        step = int(state["step"])
-        seconds_before = float(state.get("seconds_used", 0.0))
+        step, seconds_before = run.resume(model=model, discriminator=discriminator,
+                                          g_opt=g_opt, d_opt=d_opt)
     g_model, d_model = wrap(model, context), wrap(discriminator, context)
 
     batches = infinite_batches(dataset, args.batch_size, context, args.seed, args.workers,

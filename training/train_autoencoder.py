@@ -109,11 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     run = Run(args.out, context, {**vars(args), "model_config": asdict(config)})
     step, seconds_before = 0, 0.0
     if args.resume:
-        state = run.load_checkpoint()
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        step = int(state["step"])
-        seconds_before = float(state.get("seconds_used", 0.0))
+        step, seconds_before = run.resume(model=model, optimiser=optimiser)
     trained = wrap(model, context)
 
     batches = infinite_batches(dataset, args.batch_size, context, args.seed, args.workers,

@@ -168,11 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     run = Run(args.out, context, {**vars(args), "teacher_config": teacher.config.__dict__})
     step, seconds_before = 0, 0.0
     if args.resume:
-        state = run.load_checkpoint()
-        student.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        step = int(state["step"])
-        seconds_before = float(state.get("seconds_used", 0.0))
+        step, seconds_before = run.resume(model=student, optimiser=optimiser)
 
     batches = infinite_batches(dataset, args.batch_size, context, args.seed, args.workers,
                                start_epoch=step * args.batch_size // max(1, len(dataset)))
