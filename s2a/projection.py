@@ -352,11 +352,8 @@ class LatentBank:
         extra = min(k + 1, len(self))
         _, candidates = self.search(queries, extra)  # (B, k + 1)
         candidates = np.where(candidates < 0, 0, candidates)
-        unit = self._as_indexed(queries) if self.metric == "cosine" else (
-            queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12))
-        bank_unit = self._latents[candidates]  # (B, k + 1, d)
-        bank_unit = bank_unit / np.maximum(np.linalg.norm(bank_unit, axis=2, keepdims=True),
-                                           1e-12)
+        unit = _unit_length(queries)  # (B, d)
+        bank_unit = _unit_length(self._latents[candidates])  # (B, k + 1, d)
         same = np.einsum("bd,bkd->bk", unit, bank_unit) > SAME_SKETCH_COSINE  # (B, k + 1)
         # Stable sort puts the kept candidates first, nearest first; a row with more
         # duplicates than spare slots falls back on them rather than on fewer neighbours.
@@ -457,8 +454,7 @@ class LatentBank:
         """(B, d) float32 -> what the index holds: as is for "l2", unit length for "cosine"."""
         if self.metric == "l2":
             return vectors
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # (B, 1)
-        return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+        return np.ascontiguousarray(_unit_length(vectors), dtype=np.float32)
 
     def _clamp_k(self, k: int) -> int:
         if isinstance(k, bool) or not isinstance(k, int | np.integer):
@@ -466,6 +462,12 @@ class LatentBank:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}.")
         return min(int(k), len(self))
+
+
+def _unit_length(vectors: np.ndarray) -> np.ndarray:
+    """`vectors` (..., d) scaled to length 1 along the last axis (zero vectors stay zero)."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
 
 
 def _build_index(latents: np.ndarray, index_type: str) -> faiss.Index:
