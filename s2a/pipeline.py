@@ -2,7 +2,7 @@
 
     from s2a import Sketch2Anime
     pipe = Sketch2Anime.from_pretrained()
-    out = pipe(sketch, hints=None, refine=1.0, k=10, seed=0)
+    out = pipe(sketch, hints=None, refine=1.0, k=10, seed=0, include=(), exclude=())
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ class Sketch2Anime:
     @torch.no_grad()
     def __call__(
         self, sketch, hints=None, refine: float = 1.0, k: int = 10, seed: int = 0,
-        upscale: bool = True,
+        upscale: bool = True, include=(), exclude=(),
     ) -> GenerationResult:
         """Draw the face for `sketch` (PIL image, any size and mode) and `hints` (RGBA).
 
@@ -135,9 +135,12 @@ class Sketch2Anime:
         `k` is the number of neighbours; `seed` 0 gives the plain projection, other seeds
         variations on the same neighbours. `upscale` (default) returns the face from the
         anime upscaler at `output_resolution`; False the model's own `resolution` x
-        `resolution` face (fast: the live preview). Raises ValueError on bad input.
+        `resolution` face (fast: the live preview). `include` / `exclude`: bank indices
+        pinned into / dropped from the neighbour set (pins count in k). Raises ValueError
+        on bad input.
         """
         refine, k, seed = check_arguments(refine, k, seed, len(self.bank))
+        include, exclude = self.bank.check_selection(include, exclude, k)
         if not isinstance(upscale, (bool, np.bool_)):
             raise ValueError(f"upscale must be True or False, got {upscale!r}.")
         with self._step("sketch"):
@@ -145,7 +148,8 @@ class Sketch2Anime:
             sketch_input = self.sketch_tensor(sketch)  # (1, 1, R, R), 1 = paper
         with self._step("hints"):
             hint_input = self.hints_tensor(hints, sketch.size)[None]  # (1, 4, R, R)
-        images, latents, neighbors = self.generate(sketch_input, hint_input, refine, k, seed)
+        images, latents, neighbors = self.generate(sketch_input, hint_input, refine, k, seed,
+                                                   include, exclude)
         with self._step("decoder"):
             projected = self.decode_projected(latents)[0]  # (R, R)
         with self._step("to_pil"):
@@ -182,14 +186,15 @@ class Sketch2Anime:
         """(B, 1, R, R) sketches -> (B, d) float32 latents."""
         return self.autoencoder.encode(sketches.to(self.device)).cpu().numpy()
 
-    def project(self, latents: np.ndarray, refine: float, k: int, seed: int
-                ) -> tuple[np.ndarray, list[list[tuple[int, float]]]]:
+    def project(self, latents: np.ndarray, refine: float, k: int, seed: int, include=(),
+                exclude=()) -> tuple[np.ndarray, list[list[tuple[int, float]]]]:
         """(B, d) latents -> (B, d) refined latents and each one's (bank_index, weight) pairs.
 
-        The bank's projection (k-NN + constrained least squares, seed variation), blended
-        with the user's own latent by `refine`.
+        The bank's projection (k-NN + constrained least squares, seed variation, pinned and
+        dropped neighbours), blended with the user's own latent by `refine`.
         """
-        projection = self.bank.project(latents, k, seed=seed)  # latent (B, d), (B, k) x2
+        projection = self.bank.project(latents, k, seed=seed, include=include,
+                                       exclude=exclude)  # latent (B, d), (B, k) x2
         refined = np.stack([refine_latent(z, p, refine)
                             for z, p in zip(latents, projection.latent)])  # (B, d)
         pairs = [[(int(i), float(w)) for i, w in zip(row_i, row_w)]
@@ -203,7 +208,7 @@ class Sketch2Anime:
     @torch.no_grad()
     def generate(
         self, sketches: torch.Tensor, hints: torch.Tensor, refine: float = 1.0, k: int = 10,
-        seed: int = 0,
+        seed: int = 0, include=(), exclude=(),
     ) -> tuple[torch.Tensor, torch.Tensor, list[list[tuple[int, float]]]]:
         """Batched core, used by `__call__` and the evaluation: (B, 1, R, R) sketches in
         [0, 1], (B, 4, R, R) hints.
@@ -214,7 +219,7 @@ class Sketch2Anime:
         with self._step("encoder"):
             latents = self.encode(sketches)  # (B, d)
         with self._step("projection"):
-            refined, neighbors = self.project(latents, refine, k, seed)
+            refined, neighbors = self.project(latents, refine, k, seed, include, exclude)
             z = torch.from_numpy(refined).to(self.device)  # (B, d)
         with self._step("generator"):
             images = self.generator(z, hints.to(self.device))  # (B, 3, R, R)

@@ -313,7 +313,7 @@ class LatentBank:
         return indices
 
     def project(self, z: np.ndarray, k: int = 10, reg: float | None = None, seed: int = 0,
-                skip_same: bool = False) -> Projection:
+                skip_same: bool = False, include=(), exclude=()) -> Projection:
         """Project ``z`` onto the local patch of the bank spanned by its k nearest neighbours.
 
         The one projection of the project: the pipeline, the bench, the evaluation and
@@ -328,13 +328,19 @@ class LatentBank:
                 random convex mix of the same neighbours (:func:`vary_weights`).
             skip_same: leave out bank latents that are the query itself (cosine above
                 ``SAME_SKETCH_COSINE``): for training latents, which are in the bank.
+            include: bank rows pinned into every neighbour set (counted in k).
+            exclude: bank rows never used as neighbours; k shrinks to what is left.
 
         Returns:
             A :class:`Projection` with the reconstructed latent, neighbour rows and weights.
+            With pins or drops the neighbours are still listed nearest first.
         """
         queries, single = self._as_queries(z)  # (B, d)
-        k = self._clamp_k(k)
-        if skip_same:
+        include, exclude = self.check_selection(include, exclude, k)
+        k = min(self._clamp_k(k), len(self) - len(exclude))
+        if include or exclude:
+            indices = self._neighbors_selected(queries, k, include, exclude, skip_same)
+        elif skip_same:
             indices = self._neighbors_skipping_same(queries, k)  # (B, k)
         else:
             indices = np.stack([self.neighbors(query, k) for query in queries])  # (B, k)
@@ -346,6 +352,75 @@ class LatentBank:
         if single:
             return Projection(latent=latent[0], indices=indices[0], weights=weights[0])
         return Projection(latent=latent, indices=indices, weights=weights)
+
+    def check_selection(self, include=(), exclude=(), k: int | None = None
+                        ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Validate pinned (``include``) and dropped (``exclude``) bank rows.
+
+        Each is a sequence of whole numbers in [0, N) (duplicates are ignored, order kept);
+        a row may not be both pinned and dropped, at least one row must stay usable, and
+        with ``k`` given, no more than k rows may be pinned. Raises ValueError with what to
+        change; returns both as tuples of Python ints.
+        """
+        include = self._bank_rows(include, "pinned (include)")
+        exclude = self._bank_rows(exclude, "dropped (exclude)")
+        both = sorted(set(include) & set(exclude))
+        if both:
+            raise ValueError(f"Neighbour #{both[0]} is both pinned and dropped: keep it in "
+                             "one list only.")
+        if len(exclude) >= len(self):
+            raise ValueError(f"All {len(self)} bank sketches are dropped: un-drop some "
+                             "neighbours.")
+        if k is not None and not isinstance(k, bool) and isinstance(k, int | np.integer) \
+                and len(include) > k:
+            raise ValueError(f"{len(include)} neighbours are pinned but k is {k}: raise k "
+                             f"to at least {len(include)} or unpin some.")
+        return include, exclude
+
+    def _bank_rows(self, rows, what: str) -> tuple[int, ...]:
+        """``rows`` (a sequence of bank rows, or None) as a tuple of unique Python ints."""
+        if rows is None:
+            return ()
+        if isinstance(rows, str | bytes) or not hasattr(rows, "__iter__"):
+            raise ValueError(f"The {what} neighbours must be a list of bank indices, got "
+                             f"{rows!r}.")
+        values = list(np.asarray(rows).ravel()) if isinstance(rows, np.ndarray) else list(rows)
+        clean: dict[int, None] = {}
+        for row in values:
+            if isinstance(row, bool | np.bool_) or not isinstance(row, int | np.integer):
+                if isinstance(row, float | np.floating) and float(row).is_integer():
+                    row = int(row)
+                else:
+                    raise ValueError(f"The {what} neighbours must be whole bank indices, got "
+                                     f"{row!r}.")
+            if not 0 <= row < len(self):
+                raise ValueError(f"There is no neighbour #{row} to be {what.split()[0]}: the "
+                                 f"bank has {len(self)} sketches, #0 to #{len(self) - 1}.")
+            clean[int(row)] = None
+        return tuple(clean)
+
+    def _neighbors_selected(self, queries: np.ndarray, k: int, include: tuple[int, ...],
+                            exclude: tuple[int, ...], skip_same: bool) -> np.ndarray:
+        """(B, k) neighbour rows: the pinned rows plus the nearest rows that are neither
+        pinned nor dropped, all ordered nearest first."""
+        banned = set(include) | set(exclude)
+        extra = min(len(self), k + len(banned) + int(skip_same))
+        if skip_same:
+            candidates = self._neighbors_skipping_same(queries, extra)  # (B, extra)
+        else:
+            candidates = np.stack([self.neighbors(query, extra) for query in queries])
+        indexed_bank = self._as_indexed(self._latents)  # (N, d)
+        rows = []
+        for query, row in zip(self._as_indexed(queries), candidates):
+            kept = [int(i) for i in row if int(i) not in banned][: k - len(include)]
+            if len(kept) < k - len(include):  # an approximate index came up short
+                allowed = np.setdiff1d(np.arange(len(self)), list(banned))  # (M,)
+                order = _exact_search(indexed_bank[allowed], query, k - len(include))
+                kept = [int(i) for i in allowed[order]]
+            chosen = np.asarray([*include, *kept], np.int64)  # (k,)
+            distance = ((indexed_bank[chosen] - query) ** 2).sum(axis=1)  # (k,)
+            rows.append(chosen[np.argsort(distance, kind="stable")])
+        return np.stack(rows)  # (B, k)
 
     def _neighbors_skipping_same(self, queries: np.ndarray, k: int) -> np.ndarray:
         """(B, k) nearest bank rows of each (B, d) query, the query's own latent left out."""
