@@ -119,9 +119,13 @@ class DiscriminatorConfig:
     channels: tuple[int, ...] = (32, 64, 128)  # narrow: D dominated the CPU step time
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    # pix2pixHD's multi-scale D: scale s judges the pair average-pooled 2**s times.
+    scales: int = 1
 
     def __post_init__(self):
         _tuple_fields(self)
+        if self.scales < 1:
+            raise ValueError("scales must be at least 1.")
 
 
 @dataclass(frozen=True)
@@ -259,28 +263,61 @@ class Generator(nn.Module, SafeHubMixin):
         return torch.tanh(self.to_rgb(x)) * self.std + self.mean
 
 
+def _patch_net(channels: tuple[int, ...]) -> nn.Sequential:
+    sn = nn.utils.spectral_norm
+    layers = []
+    cin = 7
+    for i, cout in enumerate(channels):
+        layers += [sn(nn.Conv2d(cin, cout, 4, stride=2, padding=1)), nn.LeakyReLU(0.2, True)]
+        if i == len(channels) - 1:
+            layers += [sn(nn.Conv2d(cout, cout, 3, padding=1)), nn.LeakyReLU(0.2, True)]
+        cin = cout
+    layers.append(sn(nn.Conv2d(cin, 1, 3, padding=1)))
+    return nn.Sequential(*layers)
+
+
 class Discriminator(nn.Module, SafeHubMixin):
-    """PatchGAN judging (image, hints): (B, 3+4, R, R) -> (B, 1, R/8, R/8) logits."""
+    """PatchGAN judging (image, hints): (B, 3+4, R, R) -> (B, 1, R/8, R/8) logits.
+
+    With `scales` > 1, further PatchGANs judge the pair at R/2, R/4, ... (pix2pixHD), and
+    `judge` returns every scale's intermediate features for the feature-matching loss.
+    """
 
     def __init__(self, config: DiscriminatorConfig):
         super().__init__()
         self.config = config
-        sn = nn.utils.spectral_norm
-        layers = []
-        cin = 7
-        for i, cout in enumerate(config.channels):
-            layers += [sn(nn.Conv2d(cin, cout, 4, stride=2, padding=1)), nn.LeakyReLU(0.2, True)]
-            if i == len(config.channels) - 1:
-                layers += [sn(nn.Conv2d(cout, cout, 3, padding=1)), nn.LeakyReLU(0.2, True)]
-            cin = cout
-        layers.append(sn(nn.Conv2d(cin, 1, 3, padding=1)))
-        self.net = nn.Sequential(*layers)
+        self.net = _patch_net(config.channels)
+        self.coarser = nn.ModuleList(_patch_net(config.channels)
+                                     for _ in range(config.scales - 1))
         self.register_buffer("mean", torch.tensor(config.image_mean).view(1, 3, 1, 1), False)
         self.register_buffer("std", torch.tensor(config.image_std).view(1, 3, 1, 1), False)
 
-    def forward(self, image: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
+    def _pair(self, image: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
         x = (image - self.mean) / self.std
-        return self.net(torch.cat([x, _normalise_hints(hints, self.mean, self.std)], dim=1))
+        return torch.cat([x, _normalise_hints(hints, self.mean, self.std)], dim=1)
+
+    def forward(self, image: torch.Tensor, hints: torch.Tensor, every_scale: bool = False):
+        """Logits of the finest scale; with `every_scale`, what `judge` returns (so a
+        DistributedDataParallel wrapper still syncs the gradients)."""
+        if every_scale:
+            return self.judge(image, hints)
+        return self.net(self._pair(image, hints))
+
+    def judge(self, image: torch.Tensor, hints: torch.Tensor) -> list[list[torch.Tensor]]:
+        """Per scale, the activations after each LeakyReLU and, last, the logits."""
+        x = self._pair(image, hints)
+        out = []
+        for scale, net in enumerate([self.net, *self.coarser]):
+            if scale > 0:
+                x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+            features = []
+            h = x
+            for layer in net:
+                h = layer(h)
+                if isinstance(layer, nn.LeakyReLU):
+                    features.append(h)
+            out.append(features + [h])
+        return out
 
 
 class SimpleGAN(nn.Module, SafeHubMixin):
@@ -324,3 +361,184 @@ def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters (for model cards and logs)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
+
+
+@dataclass(frozen=True)
+class SpatialGeneratorConfig:
+    """Generator v1: latent -> spatial feature maps -> face (DeepFaceDrawing's two halves).
+
+    Feature mapping: the stage-1 decoder's layers (same `map_channels`, so it starts as a
+    copy of the trained decoder) turn the latent into maps at R/4, R/2 and R plus the
+    decoded sketch. Image synthesis: a U-Net (the SimpleGAN's shape, so it can start from
+    the trained baseline) reads the decoded sketch + hints, takes the maps in at their
+    scales, runs `residual_blocks` at R/8 and draws the face. Hints enter at every scale.
+    """
+
+    resolution: int = 96
+    latent_dim: int = 512
+    map_channels: tuple[int, ...] = (16, 32, 64, 128)  # = SketchAutoencoderConfig.channels
+    channels: tuple[int, ...] = (32, 64, 128, 256)  # = SimpleGANConfig.channels
+    residual_blocks: int = 2
+    sketch_mean: float = 0.5
+    sketch_std: float = 0.5
+    image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+    def __post_init__(self):
+        _tuple_fields(self)
+        _check_resolution(self.resolution, len(self.map_channels))
+        _check_resolution(self.resolution, len(self.channels))
+        if len(self.channels) < 3:
+            raise ValueError("channels needs at least 3 levels (maps enter at R/2 and R/4).")
+
+
+class _Residual(nn.Module):
+    """conv-BN-act-conv-BN + skip; the last BN starts at zero, so a new block is identity."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+        )
+        nn.init.zeros_(self.body[-1].weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def _zero_conv(cin: int, cout: int) -> nn.Conv2d:
+    # An input that joins a pretrained path through a zero-initialised 1x1 conv changes
+    # nothing at the start; training decides how much it is used.
+    conv = nn.Conv2d(cin, cout, 1)
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
+class SpatialGenerator(nn.Module, SafeHubMixin):
+    """Generator v1: (latent, hints) -> face through spatial feature maps.
+
+    `feature_maps(latent)` and `synthesise(maps, hints)` are separate so that maps of
+    several latents (face parts) can be pasted into one before synthesis.
+    """
+
+    def __init__(self, config: SpatialGeneratorConfig):
+        super().__init__()
+        self.config = config
+        mchans = config.map_channels
+        self.bottom = config.resolution // 2 ** len(mchans)
+        # Feature mapping: the stage-1 decoder's shape, parameter names included.
+        self.from_latent = nn.Linear(config.latent_dim, mchans[-1] * self.bottom**2)
+        decoder = []
+        for cin, cout in zip(mchans[::-1], mchans[::-1][1:] + (mchans[0],)):
+            decoder += [nn.Upsample(scale_factor=2, mode="nearest"), _conv(cin, cout)]
+        decoder.append(nn.Conv2d(mchans[0], 1, 3, padding=1))
+        self.decoder = nn.Sequential(*decoder)
+        # Map sizes and channels the synthesis receives: {size: channels}.
+        size, self.map_sizes = self.bottom, {}
+        for cout in mchans[::-1][1:] + (mchans[0],):
+            size *= 2
+            self.map_sizes[size] = cout
+        r = config.resolution
+        # Image synthesis: the SimpleGAN U-Net (parameter names included) plus zero-started
+        # inputs for the maps and hints at each of its scales.
+        chans = config.channels
+        self.stem = nn.Sequential(nn.Conv2d(5, chans[0], 3, padding=1), nn.LeakyReLU(0.2, True))
+        self.downs = nn.ModuleList(
+            _down(cin, cout) for cin, cout in zip((chans[0],) + chans[:-1], chans)
+        )
+        self.ups = nn.ModuleList()
+        for level in reversed(range(len(chans))):
+            cin = chans[level] + (chans[level] if level < len(chans) - 1 else 0)
+            cout = chans[level - 1] if level > 0 else chans[0]
+            self.ups.append(_conv(cin, cout))
+        self.to_rgb = nn.Conv2d(chans[0] * 2, 3, 3, padding=1)
+        # Level i of the U-Net works at r / 2**i (level 0 = the stem).
+        self.level_sizes = [r // 2**i for i in range(len(chans) + 1)]
+        level_channels = (chans[0],) + chans  # the stem, then each down step
+        self.inject = nn.ModuleDict()
+        for level, size in enumerate(self.level_sizes[:-1]):
+            extra = 4 + self.map_sizes.get(size, 0)
+            self.inject[str(size)] = _zero_conv(extra, level_channels[level])
+        self.residual = nn.Sequential(*(_Residual(chans[-2])
+                                        for _ in range(config.residual_blocks)))
+        self.register_buffer("mean", torch.tensor(config.image_mean).view(1, 3, 1, 1), False)
+        self.register_buffer("std", torch.tensor(config.image_std).view(1, 3, 1, 1), False)
+
+    def feature_maps(self, latent: torch.Tensor) -> dict[int, torch.Tensor]:
+        """(B, latent_dim) -> {size: (B, C, size, size)} maps, and 0: the decoded sketch
+        (B, 1, R, R) in [0, 1], 1 = paper."""
+        mchans = self.config.map_channels
+        x = self.from_latent(latent).view(-1, mchans[-1], self.bottom, self.bottom)
+        x = F.leaky_relu(x, 0.2)
+        maps = {}
+        layers = list(self.decoder)
+        for i in range(0, len(layers) - 1, 2):
+            x = layers[i + 1](layers[i](x))  # upsample, conv
+            maps[x.shape[-1]] = x
+        maps[0] = 1.0 - torch.sigmoid(layers[-1](x))
+        return maps
+
+    def synthesise(self, maps: dict[int, torch.Tensor], hints: torch.Tensor) -> torch.Tensor:
+        """Feature maps (as from `feature_maps`) + (B, 4, R, R) hints -> (B, 3, R, R) face."""
+        hints = _normalise_hints(hints, self.mean, self.std)
+        sketch = (maps[0] - self.config.sketch_mean) / self.config.sketch_std
+
+        def joined(x: torch.Tensor, size: int) -> torch.Tensor:
+            extra = [downsample_hints(hints, size)]
+            if size in self.map_sizes:
+                extra.append(maps[size])
+            return x + self.inject[str(size)](torch.cat(extra, dim=1))
+
+        x = joined(self.stem(torch.cat([sketch, hints], dim=1)), self.level_sizes[0])
+        skips = [x]
+        for level, down in enumerate(self.downs, start=1):
+            x = down(x)
+            if level < len(self.downs):
+                x = joined(x, self.level_sizes[level])
+            skips.append(x)
+        skips.pop()  # the bottleneck itself is not a skip
+        for i, up in enumerate(self.ups):
+            if i > 0:
+                x = torch.cat([x, skips.pop()], dim=1)
+            x = F.interpolate(up(x), scale_factor=2.0, mode="nearest")
+            if i == 0:
+                x = self.residual(x)  # at R/8, after the bottleneck
+        x = torch.cat([x, skips.pop()], dim=1)  # (B, 2*C0, R, R)
+        return torch.tanh(self.to_rgb(x)) * self.std + self.mean
+
+    def forward(self, latent: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
+        """(B, latent_dim), (B, 4, R, R) hints -> (B, 3, R, R) image in [0, 1]."""
+        return self.synthesise(self.feature_maps(latent), hints)
+
+    def start_from(self, autoencoder: SketchAutoencoder | None = None,
+                   baseline: "SimpleGAN | None" = None) -> None:
+        """Copy a trained stage-1 decoder into the feature mapping and a trained SimpleGAN
+        into the synthesis (same parameter names and shapes), so training starts from both."""
+        own = self.state_dict()
+        for source, prefixes in ((autoencoder, ("from_latent.", "decoder.")),
+                                 (baseline, ("stem.", "downs.", "ups.", "to_rgb."))):
+            if source is None:
+                continue
+            for name, tensor in source.state_dict().items():
+                if name.startswith(prefixes):
+                    if own[name].shape != tensor.shape:
+                        raise ValueError(f"{name}: shape {tuple(tensor.shape)} does not fit "
+                                         f"{tuple(own[name].shape)}; the configs differ.")
+                    own[name] = tensor.clone()
+        self.load_state_dict(own)
+
+
+def load_generator(folder: str | Path) -> Generator | SpatialGenerator:
+    """The generator in `folder`: v1 (SpatialGenerator) or the v0.3 vector Generator,
+    told apart by its config.json."""
+    import json
+
+    config_file = Path(folder) / "config.json"
+    config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    cls = SpatialGenerator if "map_channels" in config else Generator
+    return cls.from_pretrained(folder)

@@ -23,7 +23,7 @@ from s2a import hub
 from s2a.hints import hints_to_tensor, pad_like_sketch
 from s2a.hub import AUTOENCODER_DIR, BANK_DIR, GENERATOR_DIR, resolve_weights
 from s2a.images import as_pil_image
-from s2a.models import Generator, SketchAutoencoder
+from s2a.models import Generator, SketchAutoencoder, SpatialGenerator, load_generator
 from s2a.projection import LatentBank, refine_latent
 from s2a.sketch import normalize_sketch
 from s2a.upscale import Upscaler
@@ -47,8 +47,8 @@ class GenerationResult:
 class Sketch2Anime:
     """Sketch (+ colour hints) -> anime face, with projection onto the training sketches."""
 
-    def __init__(self, autoencoder: SketchAutoencoder, generator: Generator, bank: LatentBank,
-                 upscaler: Upscaler | None = None):
+    def __init__(self, autoencoder: SketchAutoencoder, generator: Generator | SpatialGenerator,
+                 bank: LatentBank, upscaler: Upscaler | None = None):
         if autoencoder.config.resolution != generator.config.resolution:
             raise ValueError("The autoencoder and generator were trained at different resolutions.")
         if not autoencoder.config.latent_dim == generator.config.latent_dim == bank.dim:
@@ -114,7 +114,7 @@ class Sketch2Anime:
         # huggingface_hub prints a line per local load; the app's log does not need them.
         with contextlib.redirect_stdout(io.StringIO()):
             autoencoder = SketchAutoencoder.from_pretrained(folder / AUTOENCODER_DIR)
-            generator = Generator.from_pretrained(folder / GENERATOR_DIR)
+            generator = load_generator(folder / GENERATOR_DIR)
         return cls(autoencoder, generator, LatentBank.load(folder / BANK_DIR))
 
     def to(self, device: str | torch.device) -> Sketch2Anime:

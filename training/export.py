@@ -23,7 +23,7 @@ import torch
 from s2a import Sketch2Anime
 from s2a.hub import AUTOENCODER_DIR, BANK_DIR, BASELINE_DIR, GENERATOR_DIR
 from s2a.manifest import MANIFEST, write_manifest
-from s2a.models import Generator, SimpleGAN, SketchAutoencoder
+from s2a.models import SimpleGAN, SketchAutoencoder, load_generator
 from s2a.projection import LatentBank
 
 
@@ -47,8 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def export_network(cls, source: str, target: Path, half: bool) -> None:
-    model = cls.from_pretrained(source).eval()
+def export_network(load, source: str, target: Path, half: bool) -> None:
+    model = load(source).eval()
     if half:
         model = model.half()
     model.save_pretrained(target)
@@ -59,17 +59,18 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     # Load everything first: a broken input must not leave a half-written weights folder.
     pipe = Sketch2Anime(SketchAutoencoder.from_pretrained(args.autoencoder),
-                        Generator.from_pretrained(args.generator), LatentBank.load(args.bank))
+                        load_generator(args.generator), LatentBank.load(args.bank))
     if args.dry_run:
         print(f"Would export {pipe.resolution} px models and a bank of {len(pipe.bank)} to {out}")
         return 0
     (out / MANIFEST).unlink(missing_ok=True)  # a stale manifest must not outlive its files
     for part in (AUTOENCODER_DIR, GENERATOR_DIR, BANK_DIR, BASELINE_DIR):
         shutil.rmtree(out / part, ignore_errors=True)
-    export_network(SketchAutoencoder, args.autoencoder, out / AUTOENCODER_DIR, args.half)
-    export_network(Generator, args.generator, out / GENERATOR_DIR, args.half)
+    export_network(SketchAutoencoder.from_pretrained, args.autoencoder, out / AUTOENCODER_DIR,
+                   args.half)
+    export_network(load_generator, args.generator, out / GENERATOR_DIR, args.half)
     if args.baseline:
-        export_network(SimpleGAN, args.baseline, out / BASELINE_DIR, args.half)
+        export_network(SimpleGAN.from_pretrained, args.baseline, out / BASELINE_DIR, args.half)
     pipe.bank.save(out / BANK_DIR)
     write_manifest(out)  # last: SHA-256 and size of every file written above
     # The exported folder must load and run exactly as the app will use it.

@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
+import numpy as np
 import torch
 
 from s2a.models import SimpleGAN, SimpleGANConfig
 from training.common import Run, check_common_args, print_plan, setup, teardown
 from training.data import data_resolution
-from training.gan import add_gan_args, train_gan
+from training.gan import add_gan_args, check_gan_args, roughen, train_gan
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -24,8 +25,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_gan_args(parser)
     parser.add_argument("--channels", type=int, nargs="+",
                         default=list(SimpleGANConfig().channels))
+    parser.add_argument("--init", default=None,
+                        help="SimpleGAN folder to start from (fine-tuning; fresh discriminator)")
     args = parser.parse_args(argv)
     check_common_args(parser, args)
+    check_gan_args(parser, args)
     try:
         args.model_config = SimpleGANConfig(resolution=data_resolution(args.data),
                                             channels=tuple(args.channels))
@@ -42,10 +46,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     context = setup(args)
     torch.manual_seed(args.seed)
-    model = SimpleGAN(config).to(context.device)
+    model = SimpleGAN(config)
+    if args.init:
+        start = SimpleGAN.from_pretrained(args.init)
+        if start.config != config:
+            raise SystemExit(f"--init {args.init} has another config than the flags ask for")
+        model.load_state_dict(start.float().state_dict())
+    model.to(context.device)
     run = Run(args.out, context, {**vars(args), "model_config": asdict(config)})
-    trained = train_gan(args, context, run, model, lambda m, sketch, hints: m(sketch, hints),
-                        "baseline")
+    rng = np.random.default_rng(args.seed)
+
+    def draw(m, sketch, hints):
+        if m.training:  # the same amateur drawings the generator's encoder reads
+            sketch = roughen(sketch, args.degraded_share, rng)
+        return m(sketch, hints)
+
+    trained = train_gan(args, context, run, model, draw, "baseline")
     if context.is_main:
         trained.save_pretrained(run.folder / "baseline")
         print(f"Saved the baseline to {run.folder / 'baseline'}")

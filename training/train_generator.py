@@ -5,6 +5,12 @@
 
 Writes the model to <out>/generator/ (config.json + model.safetensors).
 
+--architecture spatial trains generator v1 (`s2a.models.SpatialGenerator`): its feature
+mapping starts as a copy of the --autoencoder's decoder and, with --init-baseline, its
+synthesis as a copy of a trained SimpleGAN. --degraded-share draws that share of each
+batch as an amateur would (`training.degrade.amateur_batch`) before encoding, so the
+generator learns to draw the meant face from a rough drawing's (projected) latent.
+
 With --bank and --projected-share, that share of each batch is drawn from the latent the
 app feeds at refine 1 (the sketch's projection onto its k nearest training sketches)
 instead of the sketch's own latent, so the generator learns to draw sharp faces from
@@ -18,12 +24,20 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from s2a.models import Generator, GeneratorConfig, SketchAutoencoder
+from s2a.models import (
+    Generator,
+    GeneratorConfig,
+    SimpleGAN,
+    SketchAutoencoder,
+    SpatialGenerator,
+    SpatialGeneratorConfig,
+)
 from training.common import Run, check_common_args, print_plan, setup, teardown
 from training.data import data_resolution
-from training.gan import add_gan_args, train_gan
+from training.gan import add_gan_args, check_gan_args, roughen, train_gan
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,6 +46,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_gan_args(parser)
     parser.add_argument("--autoencoder", required=True,
                         help="stage-1 model folder (config.json + model.safetensors)")
+    parser.add_argument("--architecture", choices=("vector", "spatial"), default="vector",
+                        help="v0.3's latent -> face decoder, or v1's feature maps + synthesis")
+    parser.add_argument("--residual-blocks", type=int,
+                        default=SpatialGeneratorConfig().residual_blocks,
+                        help="spatial: residual blocks after the bottleneck")
+    parser.add_argument("--init-baseline", default=None,
+                        help="spatial: SimpleGAN folder whose U-Net the synthesis starts from")
     parser.add_argument("--channels", type=int, nargs="+", default=list(defaults.channels))
     parser.add_argument("--hint-resolutions", type=int, nargs="+",
                         default=list(defaults.hint_resolutions),
@@ -48,6 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "generator also draws well from projected (not encoded) latents")
     args = parser.parse_args(argv)
     check_common_args(parser, args)
+    check_gan_args(parser, args)
     if not (Path(args.autoencoder) / "model.safetensors").is_file():
         parser.error(f"--autoencoder {args.autoencoder} has no model.safetensors")
     if args.latent_noise < 0:
@@ -58,6 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--projected-share needs --bank, a folder written by training.build_bank")
     if args.k < 1:
         parser.error("--k must be at least 1")
+    if args.init_baseline and (args.architecture != "spatial" or not (
+            Path(args.init_baseline) / "model.safetensors").is_file()):
+        parser.error("--init-baseline needs --architecture spatial and a SimpleGAN folder")
     if args.init and not (Path(args.init) / "model.safetensors").is_file():
         parser.error(f"--init {args.init} has no model.safetensors")
     autoencoder_config = json.loads((Path(args.autoencoder) / "config.json").read_text())
@@ -66,10 +91,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"the autoencoder is for {autoencoder_config['resolution']} px, "
                      f"the data is {resolution} px")
     try:
-        args.model_config = GeneratorConfig(
-            resolution=resolution, latent_dim=autoencoder_config["latent_dim"],
-            channels=tuple(args.channels), hint_resolutions=tuple(args.hint_resolutions),
-        )
+        if args.architecture == "spatial":
+            args.model_config = SpatialGeneratorConfig(
+                resolution=resolution, latent_dim=autoencoder_config["latent_dim"],
+                map_channels=tuple(autoencoder_config["channels"]),
+                residual_blocks=args.residual_blocks,
+            )
+        else:
+            args.model_config = GeneratorConfig(
+                resolution=resolution, latent_dim=autoencoder_config["latent_dim"],
+                channels=tuple(args.channels), hint_resolutions=tuple(args.hint_resolutions),
+            )
     except ValueError as error:
         parser.error(str(error))
     return args
@@ -78,19 +110,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = args.model_config
+    network = SpatialGenerator if args.architecture == "spatial" else Generator
     if args.dry_run:
-        print_plan(Generator(config), config, args)
+        print_plan(network(config), config, args)
         return 0
     context = setup(args)
-    encoder = SketchAutoencoder.from_pretrained(args.autoencoder).to(context.device).eval()
+    encoder = SketchAutoencoder.from_pretrained(args.autoencoder).float().eval()
     encoder.requires_grad_(False)
     torch.manual_seed(args.seed)  # identical initial weights on every process
-    generator = Generator(config).to(context.device)
+    generator = network(config)
+    if args.architecture == "spatial":
+        baseline = SimpleGAN.from_pretrained(args.init_baseline).float() \
+            if args.init_baseline else None
+        generator.start_from(encoder, baseline)
     if args.init:
-        start = Generator.from_pretrained(args.init)
+        start = network.from_pretrained(args.init)
         if start.config != config:
             raise SystemExit(f"--init {args.init} has another config than the flags ask for")
-        generator.load_state_dict(start.state_dict())
+        generator.load_state_dict(start.float().state_dict())
+    generator.to(context.device)
+    encoder.to(context.device)
+    rng = np.random.default_rng(args.seed)
     bank = None
     if args.projected_share > 0:
         from s2a.projection import LatentBank  # FAISS only when a bank is asked for
@@ -100,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def draw(model, sketch, hints):
         with torch.no_grad():
+            if model.training:
+                sketch = roughen(sketch, args.degraded_share, rng)
             encoded = encoder.encode(sketch)  # (B, d), the frozen stage-1 encoder
             latent = encoded
             if model.training and args.latent_noise > 0:
