@@ -13,6 +13,9 @@ Writes to --out:
   results.json       one row per (sketches, system, hints) with the aggregated scores
   results.md         the same as a markdown table, with a header naming the run
   psnr_vs_hints.png  PSNR against the number of hints, one panel per sketch set
+  realism.json       per (sketches, system) at --realism-hints: the two-sample accuracy and
+                     KID against the real val faces (evaluation.kid, on the fixed realism
+                     net of weights/realism/) with its bootstrap interval
   samples.png        fixed val items: sketch | degraded | hints | the three systems | truth
 """
 
@@ -34,7 +37,14 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from evaluation.kid import kid
 from evaluation.realism import RealismConfig, two_sample_accuracy
+from evaluation.realism_net import (
+    BUNDLED_REALISM,
+    RealismNet,
+    extract_features,
+    load_realism_net,
+)
 from s2a import Sketch2Anime
 from s2a.hints import hints_to_array
 from s2a.hub import BASELINE_DIR
@@ -81,6 +91,7 @@ class EvalConfig:
     device: str = "auto"
     realism_hints: int | None = 5
     realism_epochs: int = RealismConfig.epochs
+    realism_net: str | None = None  # None: the bundled weights/realism when it fits
 
 
 @dataclass
@@ -467,23 +478,62 @@ class RealismCollector:
         shape = (self.count, self.resolution, self.resolution, 3)
         self.outputs.setdefault((name, system), np.zeros(shape, np.uint8))[items] = outputs
 
-    def scores(self, images: np.ndarray, config: RealismConfig) -> list[dict]:
-        """Held-out accuracy of the two-sample test for each collected cell."""
+    def scores(self, images: np.ndarray, config: RealismConfig,
+               net: RealismNet | None = None) -> list[dict]:
+        """Held-out accuracy of the two-sample test for each collected cell, and with a
+        realism `net` KID against `images` ("kid", "kid_low", "kid_high": the estimate and
+        its 95 % bootstrap interval, raw units)."""
+        real_features = extract_features(net, images) if net is not None else None
         rows = []
         for (name, system), fakes in tqdm(self.outputs.items(), desc="realism"):
             accuracy = two_sample_accuracy(np.asarray(images), fakes, config)
-            rows.append({"sketches": name, "system": system, "hints": self.hints,
-                         "realism_accuracy": accuracy, "count": len(fakes)})
+            row = {"sketches": name, "system": system, "hints": self.hints,
+                   "realism_accuracy": accuracy, "count": len(fakes)}
+            if net is not None:
+                result = kid(real_features, extract_features(net, fakes), seed=config.seed)
+                row.update(kid=result.value, kid_low=result.low, kid_high=result.high)
+            rows.append(row)
         return rows
 
 
 def format_realism_table(rows: Sequence[dict]) -> str:
-    """Realism rows as markdown: 0.5 = indistinguishable from real, 1.0 = trivially fake."""
-    lines = ["| sketches | system | hints | realism accuracy (lower is better) | N |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {r['sketches']} | {r['system']} | {r['hints']} | "
-              f"{r['realism_accuracy']:.3f} | {r['count']} |" for r in rows]
+    """Realism rows as markdown: accuracy 0.5 = indistinguishable from real, 1.0 = trivially
+    fake; KID x 1000 with its 95 % interval (0 = real) where the rows have it."""
+    with_kid = any("kid" in r for r in rows)
+    lines = ["| sketches | system | hints | realism accuracy (lower is better) | "
+             + ("KID x1000 [95 % CI] (lower is better) | " if with_kid else "") + "N |",
+             "|---|---|---|---|" + ("---|" if with_kid else "") + "---|"]
+    for r in rows:
+        kid_cell = (f"{1000 * r['kid']:.2f} [{1000 * r['kid_low']:.2f}, "
+                    f"{1000 * r['kid_high']:.2f}] | " if "kid" in r else
+                    "- | " if with_kid else "")
+        lines.append(f"| {r['sketches']} | {r['system']} | {r['hints']} | "
+                     f"{r['realism_accuracy']:.3f} | {kid_cell}{r['count']} |")
     return "\n".join(lines)
+
+
+def pick_realism_net(folder: str | None, resolution: int) -> RealismNet | None:
+    """The realism net for KID: `folder`, or (None) the bundled one when present.
+
+    Returns None, after one line on stderr, when the bundled net is missing or works at
+    another resolution than the model; an asked-for `folder` must load and fit, else
+    ValueError.
+    """
+    if folder is None:
+        if not (BUNDLED_REALISM / "config.json").is_file():
+            print("No bundled realism net (weights/realism): KID is left out.", file=sys.stderr)
+            return None
+        net = load_realism_net(BUNDLED_REALISM)
+        if net.config.resolution != resolution:
+            print(f"The bundled realism net works at {net.config.resolution} px, the model at "
+                  f"{resolution} px: KID is left out.", file=sys.stderr)
+            return None
+        return net
+    net = load_realism_net(folder)
+    if net.config.resolution != resolution:
+        raise ValueError(f"The realism net in {folder} works at {net.config.resolution} px but "
+                         f"the model at {resolution} px.")
+    return net
 
 
 def parse_hint_counts(text: str) -> tuple[int, ...]:
@@ -518,6 +568,8 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
                         help="hint count whose outputs the realism test judges (-1 = skip it)")
     parser.add_argument("--realism-epochs", type=int, default=RealismConfig.epochs,
                         help="training epochs of the realism classifier (same for all systems)")
+    parser.add_argument("--realism-net", default=None,
+                        help="realism net folder for KID (default: the bundled weights/realism)")
     args = parser.parse_args(argv)
     if args.realism_hints < 0:
         args.realism_hints = None
@@ -550,6 +602,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(
                 f"The data is {images.shape[1]} px but the model works at {pipe.resolution} px."
             )
+        net = None
+        if config.realism_hints is not None:
+            net = pick_realism_net(config.realism_net, pipe.resolution)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -570,12 +625,14 @@ def main(argv: list[str] | None = None) -> int:
     table = write_results(rows, out, header)
     if collector is not None:
         realism = collector.scores(images, RealismConfig(epochs=config.realism_epochs,
-                                                         seed=config.seed))
+                                                         seed=config.seed), net)
         (out / "realism.json").write_text(json.dumps(realism, indent=2) + "\n")
         realism_table = format_realism_table(realism)
         with open(out / "results.md", "a", encoding="utf-8") as handle:
             handle.write(f"\nRealism: classifier two-sample test (held-out accuracy of a small "
-                         f"CNN telling real val faces from outputs; 0.5 = indistinguishable)."
+                         f"CNN telling real val faces from outputs; 0.5 = indistinguishable)"
+                         f" and KID x 1000 against real val faces on the fixed realism net "
+                         f"(0 = real; 95 % bootstrap interval)."
                          f"\n\n{realism_table}\n")
         table += "\n\n" + realism_table
     plot_psnr_vs_hints(rows, out / "psnr_vs_hints.png")
