@@ -371,7 +371,8 @@ class SpatialGeneratorConfig:
     copy of the trained decoder) turn the latent into maps at R/4, R/2 and R plus the
     decoded sketch. Image synthesis: a U-Net (the SimpleGAN's shape, so it can start from
     the trained baseline) reads the decoded sketch + hints, takes the maps in at their
-    scales, runs `residual_blocks` at R/8 and draws the face. Hints enter at every scale.
+    scales, runs `residual_blocks` one step up from its bottleneck (R/8 with 4 levels) and
+    draws the face. Hints enter at every scale.
     """
 
     resolution: int = 96
@@ -388,8 +389,10 @@ class SpatialGeneratorConfig:
         _tuple_fields(self)
         _check_resolution(self.resolution, len(self.map_channels))
         _check_resolution(self.resolution, len(self.channels))
-        if len(self.channels) < 3:
-            raise ValueError("channels needs at least 3 levels (maps enter at R/2 and R/4).")
+        if not self.channels or not self.map_channels:
+            raise ValueError("channels and map_channels need at least one level each.")
+        if self.residual_blocks < 0:
+            raise ValueError("residual_blocks must not be negative.")
 
 
 class _Residual(nn.Module):
@@ -507,7 +510,7 @@ class SpatialGenerator(nn.Module, SafeHubMixin):
                 x = torch.cat([x, skips.pop()], dim=1)
             x = F.interpolate(up(x), scale_factor=2.0, mode="nearest")
             if i == 0:
-                x = self.residual(x)  # at R/8, after the bottleneck
+                x = self.residual(x)  # one step up from the bottleneck
         x = torch.cat([x, skips.pop()], dim=1)  # (B, 2*C0, R, R)
         return torch.tanh(self.to_rgb(x)) * self.std + self.mean
 
@@ -539,6 +542,8 @@ def load_generator(folder: str | Path) -> Generator | SpatialGenerator:
     import json
 
     config_file = Path(folder) / "config.json"
-    config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    if not config_file.is_file():
+        raise ValueError(f"No generator in {folder}: expected config.json + model.safetensors.")
+    config = json.loads(config_file.read_text())
     cls = SpatialGenerator if "map_channels" in config else Generator
     return cls.from_pretrained(folder)

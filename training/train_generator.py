@@ -92,9 +92,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      f"the data is {resolution} px")
     try:
         if args.architecture == "spatial":
+            # The synthesis takes the shape of the SimpleGAN it starts from.
+            synthesis = SpatialGeneratorConfig().channels
+            if args.init_baseline:
+                baseline_config = json.loads((Path(args.init_baseline) / "config.json").read_text())
+                synthesis = tuple(baseline_config["channels"])
             args.model_config = SpatialGeneratorConfig(
                 resolution=resolution, latent_dim=autoencoder_config["latent_dim"],
-                map_channels=tuple(autoencoder_config["channels"]),
+                map_channels=tuple(autoencoder_config["channels"]), channels=synthesis,
                 residual_blocks=args.residual_blocks,
             )
         else:
