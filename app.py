@@ -26,8 +26,8 @@ from s2a.editor import (
     PALETTE,
     as_whole_number,
     blank_sketch_value,
+    brush_size,
     hint_editor_value,
-    hint_pad_following,
     hints_from_payload,
     load_image,
     picture_sketch,
@@ -36,12 +36,22 @@ from s2a.editor import (
 )
 from s2a.examples import example_hints, example_sketches
 from s2a.hint_report import check_hints, format_hint_report
+from s2a.history import Entry, from_png, pick, remember, thumbnails
 from s2a.pipeline import MAX_K
+from s2a.selection import CLICK_MODES, DROP, Selection, clicked_neighbor
 from s2a.serving import (
     DownloadFolder,
     env_int,
     install_gradio_cache_fix,
     use_one_search_thread,
+)
+from s2a.shadow import (
+    DEFAULT_OPACITY,
+    OVERLAY_JS,
+    data_url,
+    faint_layer,
+    projection_shadow,
+    shadow_layer,
 )
 from s2a.sketch import EMPTY_SKETCH_MESSAGE
 
@@ -58,57 +68,126 @@ class Handlers:
         self.downloads = DownloadFolder(downloads)
 
     def run(self, sketch: Image.Image | None, hints: Image.Image | None, refine, k, seed,
-            upscale: bool = True):
-        """Sketch + hints -> (face, projected sketch, neighbours, hint report, PNG path).
+            upscale: bool = True, selection: Selection | None = None):
+        """Sketch + hints -> (face, projected sketch, neighbours, hint report, PNG path,
+        the neighbours' bank indices), and the (bank index, weight) pairs.
 
         The face comes from the anime upscaler; with `upscale=False` (live preview while
-        drawing) the model's face is only stretched to the same size.
+        drawing) the model's face is only stretched to the same size. `selection` pins and
+        drops neighbours.
         """
         if sketch is None:
             raise ValueError(EMPTY_SKETCH_MESSAGE)
         k = as_whole_number(k, "k (neighbours)")
         seed = as_whole_number(seed, "seed")
-        result = self.pipe(sketch, hints=hints, refine=refine, k=k, seed=seed, upscale=upscale)
+        selection = selection or Selection()
+        result = self.pipe(sketch, hints=hints, refine=refine, k=k, seed=seed, upscale=upscale,
+                           include=selection.include, exclude=selection.exclude)
         side = self.pipe.output_resolution
         face = result.image if upscale else result.image.resize((side, side), Image.LANCZOS)
         projected = result.projected_sketch.resize((SKETCH_DISPLAY, SKETCH_DISPLAY),
                                                    Image.LANCZOS)
-        indices = [index for index, _ in result.neighbors]
-        decoded = self.pipe.decode_latents(indices) if indices else []
-        gallery = [
-            (image.resize((NEIGHBOR_DISPLAY, NEIGHBOR_DISPLAY), Image.LANCZOS),
-             f"#{index}: {weight:.2f}")
-            for image, (index, weight) in zip(decoded, result.neighbors)
-        ]
         report = format_hint_report(check_hints(result.image, hints, sketch.size))
-        return face, projected, gallery, report, self.downloads.save_png(face)
+        return (face, projected, self.neighbor_gallery(result.neighbors), report,
+                self.downloads.save_png(face), [index for index, _ in result.neighbors]
+                ), result.neighbors
 
-    def generate(self, sketch_value, hint_value, refine, k, seed):
-        """The Generate button: editor payloads (or plain images) in, outputs out."""
+    def neighbor_gallery(self, neighbors) -> list[tuple[Image.Image, str]]:
+        """(decoded sketch, "#index: weight") per neighbour, for the gallery."""
+        indices = [index for index, _ in neighbors]
+        decoded = self.pipe.decode_latents(indices) if indices else []
+        return [(image.resize((NEIGHBOR_DISPLAY, NEIGHBOR_DISPLAY), Image.LANCZOS),
+                 f"#{index}: {weight:.2f}")
+                for image, (index, weight) in zip(decoded, neighbors)]
+
+    def generate(self, sketch_value, hint_value, refine, k, seed, selection=None, history=()):
+        """The Generate button: editor payloads (or plain images) in; the outputs, the shown
+        neighbours, and the history with this face first (state and strip) out."""
         try:
-            return self.run(sketch_from_payload(sketch_value), hints_from_payload(hint_value),
-                            refine, k, seed)
+            sketch, hints = sketch_from_payload(sketch_value), hints_from_payload(hint_value)
+            outputs, neighbors = self.run(sketch, hints, refine, k, seed, selection=selection)
         except ValueError as error:
             raise gr.Error(str(error)) from error
+        face, projected, _, report, _, _ = outputs
+        entry = Entry.make(sketch, hints, refine, as_whole_number(k, "k"),
+                           as_whole_number(seed, "seed"), selection or Selection(), face,
+                           projected, neighbors, report)
+        history = remember(history, entry)
+        return (*outputs, history, thumbnails(history))
 
-    def generate_live(self, live, sketch_value, hint_value, refine, k, seed):
-        """Live mode: a fast preview while drawing (Generate gives the upscaled face);
-        half-finished input keeps the last face."""
+    def generate_live(self, live, sketch_value, hint_value, refine, k, seed, selection=None):
+        """Live mode: a fast preview while drawing (Generate gives the upscaled face, and
+        only that goes into the history); half-finished input keeps the last face."""
         if not live:
-            return (gr.skip(),) * 5
+            return (gr.skip(),) * 6
         try:
             return self.run(sketch_from_payload(sketch_value), hints_from_payload(hint_value),
-                            refine, k, seed, upscale=False)
+                            refine, k, seed, upscale=False, selection=selection)[0]
         except ValueError:
-            return (gr.skip(),) * 5
+            return (gr.skip(),) * 6
 
     def generate_api(self, sketch, hints, refine, k, seed):
         """/generate: a sketch image, an RGBA hint image or None, refine, k, seed."""
         try:
             return self.run(load_image(sketch, "sketch"), load_image(hints, "hint layer"),
-                            refine, k, seed)
+                            refine, k, seed)[0][:5]
         except ValueError as error:
             raise gr.Error(str(error)) from error
+
+    def guides(self, show_shadow, opacity, sketch_value, k, selection=None):
+        """After each stroke: (the shadow under the sketch, the faint sketch over the
+        hint pad), each a PNG data URL for the pads' overlays, "" for none.
+
+        The shadow is the decoded projection with the pinned and dropped neighbours; it
+        is absent on an empty pad or when switched off.
+        """
+        selection = selection or Selection()
+        try:
+            sketch = sketch_from_payload(sketch_value)
+            faint = "" if sketch is None else data_url(faint_layer(sketch))
+            if not show_shadow or sketch is None:
+                return "", faint
+            try:
+                projected = projection_shadow(self.pipe, sketch,
+                                              as_whole_number(k, "k (neighbours)"),
+                                              selection.include, selection.exclude)
+            except ValueError as error:
+                if str(error) == EMPTY_SKETCH_MESSAGE:
+                    return "", ""
+                raise
+            return data_url(shadow_layer(projected, opacity)), faint
+        except ValueError as error:
+            raise gr.Error(str(error)) from error
+
+    def pick_neighbor(self, mode, shown, selection, k, evt: gr.SelectData):
+        """A click on a neighbour: drop or pin it -> (selection, its description)."""
+        try:
+            index = clicked_neighbor(shown, evt.index)
+            new = (selection or Selection()).click(index, mode)
+            self.pipe.bank.check_selection(new.include, new.exclude,
+                                           as_whole_number(k, "k (neighbours)"))
+        except ValueError as error:
+            raise gr.Error(str(error)) from error
+        return new, new.describe()
+
+    def clear_selection(self):
+        """Forget every pin and drop."""
+        return Selection(), Selection().describe()
+
+    def restore(self, history, evt: gr.SelectData):
+        """A click on the history strip: that result's sketch, hints, settings and outputs
+        back (sketch, hints, refine, k, seed, selection, its description, face, projected
+        sketch, neighbours, hint report, PNG path, shown neighbours)."""
+        try:
+            entry = pick(history, evt.index)
+        except ValueError as error:
+            raise gr.Error(str(error)) from error
+        face = from_png(entry.face)
+        return (sketch_editor_value(from_png(entry.sketch)),
+                hint_editor_value(from_png(entry.hints)), entry.refine, entry.k, entry.seed,
+                entry.selection, entry.selection.describe(), face, from_png(entry.projected),
+                self.neighbor_gallery(entry.neighbors), entry.report,
+                self.downloads.save_png(face), [index for index, _ in entry.neighbors])
 
     def upload_sketch(self, path, hint_value):
         """An existing sketch file -> the sketch pad (lines erasable) and the hint pad."""
@@ -125,25 +204,16 @@ class Handlers:
             if image is None:
                 return gr.skip(), gr.skip()
             sketch = to_sketch(image)
-            return sketch_editor_value(sketch), hint_editor_value(
-                sketch, hints_from_payload(hint_value))
+            return sketch_editor_value(sketch), hint_editor_value(hints_from_payload(hint_value))
         except ValueError as error:
             raise gr.Error(str(error)) from error
-
-    def show_sketch_under_hints(self, sketch_value, hint_value):
-        """Keep the hint pad's faint background in step with the sketch."""
-        try:
-            value = hint_pad_following(sketch_value, hint_value)
-        except ValueError:
-            return gr.skip()
-        return gr.skip() if value is None else value  # unchanged: leave what is painted
 
     def load_example(self, evt: gr.SelectData):
         """An example from the gallery -> both pads."""
         names = list(self.examples)
         name = names[evt.index] if isinstance(evt.index, int) else names[0]
         sketch = self.examples[name]
-        return sketch_editor_value(sketch), hint_editor_value(sketch, example_hints(name))
+        return sketch_editor_value(sketch), hint_editor_value(example_hints(name))
 
 
 def upscaler_note(pipe: Sketch2Anime) -> str:
@@ -166,6 +236,13 @@ def drawing_pad(value: dict, label: str, elem_id: str, brush: gr.Brush,
     )
 
 
+def pad_overlay(pad: str, elem_id: str) -> gr.HTML:
+    """An invisible component whose value, a PNG data URL, the browser lays over `pad`."""
+    return gr.HTML("", html_template="", js_on_load=OVERLAY_JS, pad=pad, side=CANVAS,
+                   elem_id=elem_id, elem_classes="s2a-overlay-source", container=False,
+                   padding=False)
+
+
 def build_demo(pipe: Sketch2Anime) -> gr.Blocks:
     """The Gradio app around a loaded pipeline."""
     handlers = Handlers(pipe)
@@ -176,24 +253,46 @@ def build_demo(pipe: Sketch2Anime) -> gr.Blocks:
         )
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=420):
-                with gr.Tabs():
-                    with gr.Tab("1 · Sketch", id="sketch-tab"):
+                # The tabs only switch which pad shows: both pads stay mounted, stacked in
+                # one place (s2a/overlay.js hides the other one), so opening the hint tab
+                # does not start a drawing engine first.
+                with gr.Tabs(elem_id="pad-tabs"):
+                    with gr.Tab("1 · Sketch", id="sketch-tab") as sketch_tab:
+                        gr.Markdown("Draw with the black brush (its default width is the "
+                                    "model's line width); follow the blue shadow if you like.",
+                                    elem_classes="pad-help")
+                    with gr.Tab("2 · Colour hints", id="hint-tab") as hint_tab:
+                        gr.Markdown("Paint a few colours on the parts that should have them; "
+                                    "your sketch shows faintly over the paint.",
+                                    elem_classes="pad-help")
+                with gr.Column(elem_id="pads"):
+                    with gr.Column(elem_id="sketch-column"):
                         sketch = drawing_pad(
                             blank_sketch_value(), "Sketch", "sketch-pad",
-                            gr.Brush(colors=["#000000"], color_mode="fixed", default_size=3),
-                            eraser_size=12)
+                            gr.Brush(colors=["#000000"], color_mode="fixed",
+                                     default_size=brush_size(pipe.resolution)),
+                            eraser_size=3 * brush_size(pipe.resolution))
+                        with gr.Row(equal_height=True):
+                            show_shadow = gr.Checkbox(
+                                True, label="Shadow", elem_id="show-shadow", scale=1,
+                                info="faint guide lines from professional sketches")
+                            opacity = gr.Slider(0.1, 1.0, value=DEFAULT_OPACITY, step=0.05,
+                                                label="Shadow strength", scale=2,
+                                                elem_id="shadow-opacity")
                         with gr.Row():
                             upload = gr.UploadButton("Upload a sketch", file_types=["image"],
                                                      size="sm")
                             picture = gr.UploadButton("Start from a picture",
                                                       file_types=["image"], size="sm")
-                    with gr.Tab("2 · Colour hints", id="hint-tab") as hint_tab:
+                    with gr.Column(elem_id="hint-column"):
                         hints = drawing_pad(
-                            hint_editor_value(None, None),
-                            "Colour hints (your sketch shows faintly underneath)", "hint-pad",
+                            hint_editor_value(),
+                            "Colour hints (your sketch shows faintly)", "hint-pad",
                             gr.Brush(colors=list(PALETTE.values()), color_mode="defaults",
                                      default_color=PALETTE["blonde hair"], default_size=14),
                             eraser_size=20)
+                shadow = pad_overlay("sketch-pad", "sketch-shadow")
+                faint = pad_overlay("hint-pad", "hint-faint-sketch")
                 with gr.Row(equal_height=True):
                     live = gr.Checkbox(False, label="Live", info="regenerate while drawing",
                                        elem_id="live", scale=1)
@@ -226,28 +325,63 @@ def build_demo(pipe: Sketch2Anime) -> gr.Blocks:
                                            columns=3, height=170, allow_preview=False,
                                            object_fit="contain", buttons=[], scale=2,
                                            elem_id="neighbors-output")
+                with gr.Row(equal_height=True):
+                    click_mode = gr.Radio(list(CLICK_MODES), value=DROP, scale=2,
+                                          label="Clicking a neighbour", elem_id="click-mode")
+                    clear = gr.Button("Clear pins and drops", size="sm", scale=1,
+                                      elem_id="clear-selection")
+                selection_note = gr.Markdown(Selection().describe(), elem_id="selection")
                 gr.Markdown(upscaler_note(pipe), elem_id="upscaler-note")
                 report = gr.Markdown("**Hint report:** generate a face to see how well your "
                                      "colour hints were followed.", elem_id="hint-report")
                 download = gr.DownloadButton("Download PNG", elem_id="download", size="md")
+                history_strip = gr.Gallery(
+                    label="History: the last 12 faces, newest first (click one to restore it)",
+                    columns=6, height=150, allow_preview=False, object_fit="contain",
+                    buttons=[], elem_id="history")
+        # Per session, in memory: the pins and drops, the neighbours shown (gallery
+        # position -> bank index), and the history entries (s2a/history.py).
+        selection = gr.State(Selection())
+        shown = gr.State([])
+        history = gr.State(())
 
         outputs = [face, projected, neighbors, report, download]
+        generate_inputs = [sketch, hints, refine, k, seed, selection, history]
+        generated = [*outputs, shown, history, history_strip]
         # UI events are private and named apart, so "generate" stays the plain endpoint's.
-        button.click(handlers.generate, [sketch, hints, refine, k, seed], outputs,
-                     api_name="ui_generate", api_visibility="private", concurrency_id="model")
+        button.click(handlers.generate, generate_inputs, generated, api_name="ui_generate",
+                     api_visibility="private", concurrency_id="model")
         gr.on(
             [sketch.change, hints.change, refine.release, k.release, seed.submit],
-            handlers.generate_live, [live, sketch, hints, refine, k, seed], outputs,
-            trigger_mode="always_last", show_progress="hidden", api_name="ui_live",
-            api_visibility="private", concurrency_id="model",
+            handlers.generate_live, [live, sketch, hints, refine, k, seed, selection],
+            [*outputs, shown], trigger_mode="always_last", show_progress="hidden",
+            api_name="ui_live", api_visibility="private", concurrency_id="model",
         )
-        # Only when the hint tab opens: the payloads are current then, and the progress
-        # overlay keeps the user from painting until the pad is updated. (Following
-        # sketch.change instead let a late response carry a stale, empty hint layer and
-        # wipe strokes painted in the meantime.)
-        hint_tab.select(handlers.show_sketch_under_hints, [sketch, hints], hints,
-                        show_progress="full", api_name="ui_sketch_under_hints",
-                        api_visibility="private", queue=False)
+        # The shadow and the faint sketch over the hint pad follow every stroke. They are
+        # overlays laid over the pads in the browser (s2a/overlay.js), never pad values:
+        # setting a pad's value from here would replace strokes drawn meanwhile.
+        sketch_tab.select(None, js="() => { document.body.dataset.s2aPad = 'sketch'; }")
+        hint_tab.select(None, js="() => { document.body.dataset.s2aPad = 'hints'; }")
+        guide_inputs = [show_shadow, opacity, sketch, k, selection]
+        gr.on([sketch.change, k.release, show_shadow.change, opacity.release],
+              handlers.guides, guide_inputs, [shadow, faint], trigger_mode="always_last",
+              show_progress="hidden", api_name="ui_guides", api_visibility="private",
+              concurrency_id="guides", concurrency_limit=2)
+        # Pins and drops re-project at once: a new face and a new shadow.
+        for event in (neighbors.select(handlers.pick_neighbor, [click_mode, shown, selection, k],
+                                       [selection, selection_note], api_name="ui_pick",
+                                       api_visibility="private", concurrency_limit=None),
+                      clear.click(handlers.clear_selection, None, [selection, selection_note],
+                                  api_name="ui_clear", api_visibility="private",
+                                  concurrency_limit=None)):
+            event.success(handlers.generate, generate_inputs, generated,
+                          api_visibility="private", concurrency_id="model").success(
+                handlers.guides, guide_inputs, [shadow, faint], show_progress="hidden",
+                api_visibility="private", concurrency_id="guides")
+        history_strip.select(
+            handlers.restore, history,
+            [sketch, hints, refine, k, seed, selection, selection_note, *outputs, shown],
+            api_name="ui_restore", api_visibility="private", concurrency_limit=None)
         upload.upload(handlers.upload_sketch, [upload, hints], [sketch, hints],
                       api_name="ui_upload_sketch", api_visibility="private",
                       concurrency_limit=None)
@@ -256,8 +390,8 @@ def build_demo(pipe: Sketch2Anime) -> gr.Blocks:
                        concurrency_limit=None)
         examples.select(handlers.load_example, None, [sketch, hints], api_name="ui_example",
                         api_visibility="private", concurrency_limit=None).then(
-            handlers.generate, [sketch, hints, refine, k, seed], outputs,
-            api_name="ui_example_generate", api_visibility="private", concurrency_id="model")
+            handlers.generate, generate_inputs, generated, api_name="ui_example_generate",
+            api_visibility="private", concurrency_id="model")
 
         # The documented endpoint: plain images in, the face first out.
         api_sketch = gr.Image(type="pil", image_mode=None, visible=False, label="sketch")

@@ -12,7 +12,7 @@ import os
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
-from s2a.images import as_pil_image, to_grey_array
+from s2a.images import as_pil_image
 from s2a.sketch import REFERENCE_SIDE, extract_sketch, ink_of
 
 CANVAS = 512  # the drawing pads, in pixels
@@ -138,6 +138,16 @@ def as_whole_number(value, name: str) -> int:
 # ---------------------------------------------------------------------------
 
 
+def brush_size(resolution: int, size: int = CANVAS) -> int:
+    """The pen width, in pad pixels, that matches the model's training lines.
+
+    Training sketches have 1 px lines at the model's resolution (Canny edges), so on a
+    `size` px pad the same line is size / resolution px wide (5 px for 96 px models on
+    the 512 px pad); kept between 2 and 12 px for tiny or large models.
+    """
+    return int(min(12, max(2, round(size / resolution))))
+
+
 def fit_to_canvas(image: Image.Image, fill, size: int = CANVAS) -> Image.Image:
     """`image` scaled (LANCZOS) to fit a size x size canvas, centred, padded with `fill`."""
     image = ImageOps.contain(image, (size, size), Image.LANCZOS)
@@ -164,21 +174,6 @@ def faint_sketch(sketch: Image.Image | None) -> Image.Image:
     return fit_to_canvas(grey, 255).convert("RGB")
 
 
-def same_picture(a: Image.Image, b: Image.Image, tolerance: float = 24.0) -> bool:
-    """Whether two pictures are the same up to encoding noise: same size, and no pixel's
-    grey level differs by more than `tolerance` (a single faint stroke does)."""
-    if a.size != b.size:
-        return False
-    return not (np.abs(to_grey_array(a) - to_grey_array(b)) > tolerance).any()
-
-
-def hint_layers(hint_value) -> list:
-    """The painted layers of a hint pad payload, as they are (to put them back unchanged)."""
-    if not isinstance(hint_value, dict):
-        return []
-    return [layer for layer in payload_layers(hint_value) if layer is not None]
-
-
 def empty_layer() -> Image.Image:
     """A transparent CANVAS layer to draw on.
 
@@ -195,10 +190,15 @@ def blank_sketch_value() -> dict:
             "composite": None}
 
 
-def hint_editor_value(sketch: Image.Image | None, hints: Image.Image | None) -> dict:
-    """A hint pad value: the faint sketch underneath, the painted hints on the layer."""
+def hint_editor_value(hints: Image.Image | None = None) -> dict:
+    """A hint pad value: white paper, the painted hints on the layer.
+
+    The sketch is not in it: the browser lays it faintly over the pad (`s2a.shadow`), so
+    the pad never has to be reloaded when the sketch changes.
+    """
     layer = empty_layer() if hints is None else hints.convert("RGBA").resize((CANVAS, CANVAS))
-    return {"background": faint_sketch(sketch), "layers": [layer], "composite": None}
+    return {"background": Image.new("RGB", (CANVAS, CANVAS), "white"), "layers": [layer],
+            "composite": None}
 
 
 def picture_sketch(picture: Image.Image, resolution: int, size: int = CANVAS) -> Image.Image:
@@ -219,17 +219,3 @@ def picture_sketch(picture: Image.Image, resolution: int, size: int = CANVAS) ->
     grey = lines.resize(target, Image.BICUBIC).filter(ImageFilter.GaussianBlur(0.3 * scale))
     ink = np.clip((PEN_LIGHT - np.asarray(grey, np.float32)) / (PEN_LIGHT - PEN_DARK), 0, 1)
     return Image.fromarray((255.0 * (1.0 - ink)).round().astype(np.uint8), "L")
-
-
-def hint_pad_following(sketch_value, hint_value) -> dict | None:
-    """The hint pad's value showing the current sketch faintly, its painted layers kept.
-
-    None when the pad already shows that sketch: then it is best left alone, so strokes
-    painted meanwhile are not replaced by a stale copy.
-    """
-    background = faint_sketch(sketch_from_payload(sketch_value))
-    shown = hint_value.get("background") if isinstance(hint_value, dict) else None
-    if shown is not None and same_picture(load_image(shown, "hint background"), background):
-        return None
-    return {"background": background, "layers": hint_layers(hint_value) or [empty_layer()],
-            "composite": None}

@@ -116,7 +116,7 @@ def test_plain_images_and_paths_are_accepted(tmp_path):
 
 
 def test_generate_from_editor_payloads(handlers):
-    face, projected, gallery, report, path = handlers.generate(
+    face, projected, gallery, report, path, shown, history, strip = handlers.generate(
         sketch_payload(), hint_payload(), 1.0, 10.0, 0.0  # sliders may send floats
     )
     assert face.mode == "RGB" and face.size == (FACE_SIDE, FACE_SIDE)
@@ -131,16 +131,19 @@ def test_generate_from_editor_payloads(handlers):
     assert "of 1 hint colours followed" in report
     with Image.open(path) as saved:
         assert saved.format == "PNG" and saved.size == face.size
+    assert len(shown) == 10 and all(caption.startswith(f"#{index}:")
+                                    for index, (_, caption) in zip(shown, gallery))
+    assert len(history) == 1 and len(strip) == 1 and "k 10" in strip[0][1]
 
 
 def test_generate_without_hints(handlers):
-    *_, report, _ = handlers.generate(sketch_payload(False), None, 0.0, 3, 7)
+    report = handlers.generate(sketch_payload(False), None, 0.0, 3, 7)[3]
     assert "no colour hints" in report
 
 
 def test_hint_layer_of_another_size(handlers):
-    face, *_, report, _ = handlers.generate(sketch_payload(), hint_payload((300, 200)),
-                                            0.5, 4, 1)
+    face, _, _, report, *_ = handlers.generate(sketch_payload(), hint_payload((300, 200)),
+                                               0.5, 4, 1)
     assert face.size == (FACE_SIDE, FACE_SIDE)
     assert "of 1 hint colours followed" in report
 
@@ -183,8 +186,8 @@ def test_api_handler_takes_plain_images(handlers, tmp_path):
 
 def test_live_mode_skips_instead_of_failing(handlers):
     skipped = handlers.generate_live(False, sketch_payload(), None, 1.0, 10, 0)
-    assert skipped == (gr.skip(),) * 5
-    assert handlers.generate_live(True, blank_payload(), None, 1.0, 10, 0) == (gr.skip(),) * 5
+    assert skipped == (gr.skip(),) * 6
+    assert handlers.generate_live(True, blank_payload(), None, 1.0, 10, 0) == (gr.skip(),) * 6
     face, *_ = handlers.generate_live(True, sketch_payload(), hint_payload(), 1.0, 10, 0)
     assert face.size == (FACE_SIDE, FACE_SIDE)
 
@@ -205,9 +208,8 @@ def test_start_from_a_picture(handlers, tmp_path):
     assert layer.mode == "RGBA" and (ink[..., :3] == 0).all()  # black ink, erasable layer
     assert 0.005 < (ink[..., 3] > 127).mean() < 0.3  # lines, not a filled picture
     assert (ink[:40, :, 3] == 0).all()  # the 4:3 picture is letterboxed on the square canvas
-    # The hint pad shows the new sketch faintly and keeps what was painted.
-    grey = np.asarray(hint_value["background"].convert("L"))
-    assert grey.min() >= round(255 * (1 - editor.FAINT)) - 1 and grey.min() < 250
+    # The hint pad keeps what was painted, on plain paper (the sketch is an overlay).
+    assert np.asarray(hint_value["background"].convert("L")).min() == 255
     assert np.asarray(hint_value["layers"][0])[..., 3].any()
     # What the pad sends back generates a face.
     payload = {"background": rgba(background), "layers": [np.asarray(layer)], "composite": None}
@@ -226,26 +228,6 @@ def test_upload_a_sketch(handlers, tmp_path):
     with pytest.raises(gr.Error):
         (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
         handlers.upload_sketch(str(tmp_path / "bad.png"), None)
-
-
-def test_faint_sketch_follows_the_sketch(handlers):
-    hints = hint_payload()
-    updated = handlers.show_sketch_under_hints(sketch_payload(), {**hints, "background": None})
-    assert updated["layers"][0] is hints["layers"][0]  # painted hints are kept
-    grey = np.asarray(updated["background"].convert("L"))
-    assert 255 * (1 - editor.FAINT) - 2 <= grey.min() < 240  # faint, but there
-    # The same sketch again: leave the hint pad alone.
-    shown = {**hints, "background": rgba(updated["background"])}
-    assert handlers.show_sketch_under_hints(sketch_payload(), shown) == gr.skip()
-    # A single short stroke is a change too.
-    paper = np.full((SIZE, SIZE, 4), 255, np.uint8)
-    stroke = paper.copy()
-    stroke[200:203, 200:260, :3] = 0
-    blank_shown = {"background": rgba(editor.faint_sketch(None)), "layers": [], "composite": None}
-    updated = handlers.show_sketch_under_hints({"background": paper, "layers": [],
-                                                "composite": stroke}, blank_shown)
-    assert np.asarray(updated["background"].convert("L"))[201, 230] < 200
-    assert len(updated["layers"]) == 1  # an empty layer to paint on
 
 
 def test_examples():
@@ -365,5 +347,6 @@ def test_without_the_upscaler_the_app_still_works_and_says_why(tiny_weights, mon
     pipe = Sketch2Anime.from_pretrained(tiny_weights)
     note = app.upscaler_note(pipe)
     assert "LANCZOS" in note and "pip install sr-vulkan" in note
-    face, *_ = app.Handlers(pipe, downloads=tmp_path).run(face_sketch(SIZE), None, 1.0, 5, 0)
+    (face, *_), _ = app.Handlers(pipe, downloads=tmp_path).run(face_sketch(SIZE), None, 1.0, 5,
+                                                               0)
     assert face.size == (FACE_SIDE, FACE_SIDE)

@@ -286,8 +286,9 @@ def handler_case(call, *args, check, expect: str = EITHER):
 
 
 def check_generated(outputs, k_max: int = MAX_K) -> None:
-    """Generate's outputs: face, projected sketch, neighbour gallery, hint report, PNG path."""
-    face, projected, gallery, report, path = outputs
+    """Generate's outputs: face, projected sketch, neighbour gallery, hint report, PNG path
+    (then, from the pads' handlers, the shown neighbours and the history)."""
+    face, projected, gallery, report, path = outputs[:5]
     assert isinstance(face, Image.Image) and face.mode == "RGB"
     assert face.width == face.height >= MIN_FACE_DISPLAY, face.size
     assert isinstance(projected, Image.Image)
@@ -395,11 +396,11 @@ def test_handlers_generate(handlers, sketch, hints, refine, k, seed):
     # like the button's.
     live = handlers.generate_live(True, sketch, hints, refine, k, seed)
     if outputs is None:
-        assert live == (gr.skip(),) * 5
+        assert live == (gr.skip(),) * 6
     else:
         check_generated(live)
         assert live[0].size == outputs[0].size
-    assert handlers.generate_live(False, sketch, hints, refine, k, seed) == (gr.skip(),) * 5
+    assert handlers.generate_live(False, sketch, hints, refine, k, seed) == (gr.skip(),) * 6
 
 
 SKETCHES = st.builds(face_sketch, st.sampled_from([48, 96, 200]), st.integers(1, 4))
@@ -431,17 +432,16 @@ def test_handlers_generate_valid_input(handlers, sketch, hints, as_editor, refin
 
 
 @FUZZ
-@given(sketch=PAYLOADS, hints=PAYLOADS)
-def test_handlers_hint_pad(handlers, sketch, hints):
-    value = handlers.show_sketch_under_hints(sketch, hints)
-    if value == gr.skip():
-        return
-    check_editor_value(value)
-    painted = editor.hint_layers(hints)
-    if painted:  # the strokes already painted are kept as they are
-        assert all(a is b for a, b in zip(value["layers"], painted, strict=True))
-    # Once the pad shows the sketch, the same sketch leaves it alone.
-    assert handlers.show_sketch_under_hints(sketch, value) == gr.skip()
+@given(sketch=PAYLOADS)
+def test_handlers_guides(handlers, sketch):
+    """The shadow and faint-sketch overlays: data URLs or "", or a helpful gr.Error."""
+    def check(outputs):
+        shadow, faint = outputs
+        for url in outputs:
+            assert url == "" or url.startswith("data:image/png;base64,")
+        assert not shadow or faint  # a shadow only over a drawn sketch
+    handler_case(handlers.guides, True, 0.5, sketch, 10, None, check=check,
+                 expect=ERROR if any(sketch is value for value in NOT_PICTURES) else EITHER)
 
 
 @FUZZ
