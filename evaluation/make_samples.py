@@ -5,7 +5,9 @@
 Rows: each example sketch with and without its colour hints. Columns: the input (hints
 drawn over it), the method at refine 1 stretched with LANCZOS and through the anime
 upscaler, refine 0 upscaled, the SimpleGAN baseline upscaled (if the weights folder has
-one), and the projected sketch the decoder sees.
+one), and the projected sketch the decoder sees. With --before OTHER, the first columns
+show another weights folder (e.g. the previous version) at refine 1 and 0, for a
+side-by-side comparison.
 """
 
 from __future__ import annotations
@@ -45,9 +47,13 @@ def _baseline_face(baseline: SimpleGAN, pipe: Sketch2Anime, sketch, hints) -> Im
     return to_pil_rgb(baseline(sketch_input, pipe.hints_tensor(hints, sketch.size)[None])[0])
 
 
-def make_grid(pipe: Sketch2Anime, baseline: SimpleGAN | None, k: int = 10) -> Image.Image:
+def make_grid(pipe: Sketch2Anime, baseline: SimpleGAN | None, k: int = 10,
+              before: Sketch2Anime | None = None, before_name: str = "before") -> Image.Image:
     """The grid as one RGB image, with a label row on top."""
-    labels = ["input", "refine=1, LANCZOS", "refine=1, upscaled", "refine=0, upscaled"]
+    labels = ["input"]
+    if before is not None:
+        labels += [f"{before_name}: refine=1", f"{before_name}: refine=0"]
+    labels += ["refine=1, LANCZOS", "refine=1, upscaled", "refine=0, upscaled"]
     labels += ["SimpleGAN, upscaled"] if baseline is not None else []
     labels += ["projected sketch"]
     rows = []
@@ -55,7 +61,10 @@ def make_grid(pipe: Sketch2Anime, baseline: SimpleGAN | None, k: int = 10) -> Im
         for hints in (example_hints(name), None):
             result = pipe(sketch, hints=hints, refine=1.0, k=k)
             raw = pipe(sketch, hints=hints, refine=1.0, k=k, upscale=False).image
-            tiles = [_with_hints(sketch, hints), raw, result.image,
+            tiles = [_with_hints(sketch, hints)]
+            if before is not None:
+                tiles += [before(sketch, hints=hints, refine=r, k=k).image for r in (1.0, 0.0)]
+            tiles += [raw, result.image,
                      pipe(sketch, hints=hints, refine=0.0, k=k).image]
             if baseline is not None:
                 tiles.append(pipe.upscaler(_baseline_face(baseline, pipe, sketch, hints)))
@@ -75,10 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default=None, help="weights folder (default: bundled)")
     parser.add_argument("--out", default="docs/samples.png")
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--before", default=None,
+                        help="another weights folder to show beside (e.g. the last version)")
+    parser.add_argument("--before-name", default="before", help="its label in the grid")
     args = parser.parse_args(argv)
     try:
         folder = resolve_weights(args.weights)
         pipe = Sketch2Anime.from_pretrained(folder)
+        before = Sketch2Anime.from_pretrained(args.before) if args.before else None
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -86,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if (folder / BASELINE_DIR / "model.safetensors").is_file():
         baseline = SimpleGAN.from_pretrained(folder / BASELINE_DIR).eval()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    make_grid(pipe, baseline, args.k).save(args.out)
+    make_grid(pipe, baseline, args.k, before, args.before_name).save(args.out)
     print(f"Wrote {args.out}")
     return 0
 

@@ -19,3 +19,14 @@ def test_sample_grid_has_a_row_per_example_and_hint_setting(tiny_weights, tmp_pa
 def test_missing_weights_is_a_clear_error(tmp_path, capsys):
     assert main(["--weights", str(tmp_path / "nope"), "--out", str(tmp_path / "x.png")]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_before_adds_the_other_version_at_both_refine_settings(tiny_weights, tmp_path):
+    out = tmp_path / "samples.png"
+    assert main(["--weights", tiny_weights, "--before", tiny_weights, "--out", str(out),
+                 "--k", "5"]) == 0
+    with Image.open(out) as grid:
+        assert grid.width == 8 * TILE  # the 6 columns + before at refine 1 and 0
+        # Same weights on both sides: the before column equals refine=1 upscaled.
+        tiles = [grid.crop((c * TILE, 24, (c + 1) * TILE, 24 + TILE)) for c in (1, 4)]
+        assert tiles[0].tobytes() == tiles[1].tobytes()
