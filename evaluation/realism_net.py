@@ -10,9 +10,10 @@ the strength. Nothing is downloaded (no pretrained Inception): the shipped weigh
     python -m evaluation.realism_net export runs/realism/realism weights/realism --half
 
 Images are (B, 3, R, R) RGB in [0, 1] throughout; normalisation constants and the
-feature standardisation (mean and std over real training faces, stored as buffers in
-model.safetensors) travel with the model. (No `from __future__ import annotations`: the
-hub mixin reads the `config` annotation at run time.)
+feature standardisation (per-dimension mean and one shared scale over real training
+faces, stored as buffers in model.safetensors) travel with the model. (No
+`from __future__ import annotations`: the hub mixin reads the `config` annotation at run
+time.)
 """
 
 import argparse
@@ -87,8 +88,8 @@ class RealismNet(nn.Module, SafeHubMixin):
             cin = cout
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(cin, 2 * len(config.corruptions))
-        # Mean and std of the pooled features over real training faces, so every feature
-        # has unit scale in KID's kernel; identity until training sets them.
+        # Mean of the pooled features over real training faces and one shared scale (see
+        # training.train_realism_net.standardise_features); identity until training sets them.
         self.register_buffer("feature_mean", torch.zeros(cin))
         self.register_buffer("feature_std", torch.ones(cin))
 
@@ -109,8 +110,13 @@ class RealismNet(nn.Module, SafeHubMixin):
         return self.head(self.pooled(images))
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, R, R) in [0, 1] -> (B, D) standardised features (what KID compares)."""
-        return (self.pooled(images) - self.feature_mean) / self.feature_std
+        """(B, 3, R, R) in [0, 1] -> (B, D) features KID compares.
+
+        Standardised over real faces, then asinh: linear within a few standard deviations
+        of real faces, logarithmic beyond, so a badly blurred set (tens of standard
+        deviations out) cannot blow up the cubic kernel and drown every other difference.
+        """
+        return torch.asinh((self.pooled(images) - self.feature_mean) / self.feature_std)
 
 
 def load_realism_net(folder: str | Path | None = None) -> RealismNet:

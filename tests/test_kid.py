@@ -211,3 +211,21 @@ def test_evaluate_reports_kid_per_cell(tiny_weights, prepared_data, tmp_path):
     rows = json.loads((out / "realism.json").read_text())
     assert len(rows) == 6 and all(r["kid_low"] <= r["kid"] <= r["kid_high"] for r in rows)
     assert "KID x1000" in (out / "results.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_sensitivity_table_with_a_compared_folder(tiny_weights, prepared_data, tmp_path):
+    from evaluation.kid_sensitivity import main
+
+    torch.manual_seed(0)
+    RealismNet(RealismNetConfig(resolution=TINY_RESOLUTION, channels=(4, 8), strides=(2, 2))
+               ).save_pretrained(tmp_path / "realism")
+    out = tmp_path / "table"
+    assert main(["--weights", tiny_weights, "--data", prepared_data, "--out", str(out),
+                 "--realism-net", str(tmp_path / "realism"), "--compare", f"v1.0={tiny_weights}",
+                 "--no-two-sample"]) == 0
+    rows = {r["faces"]: r for r in json.loads((out / "kid_sensitivity.json").read_text())}
+    assert len(rows) == 4 + 2 * 6 and "v1.0 method r=1, degraded sketches" in rows
+    assert all(r["kid_low"] <= r["kid_value"] <= r["kid_high"] for r in rows.values())
+    assert main(["--weights", tiny_weights, "--data", prepared_data, "--out", str(out),
+                 "--realism-net", str(tmp_path / "nowhere")]) == 2

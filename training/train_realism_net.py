@@ -112,7 +112,13 @@ def presence_accuracy(model: RealismNet, images: torch.Tensor, seed: int,
 
 @torch.no_grad()
 def standardise_features(model: RealismNet, images: np.ndarray, batch_size: int = 128) -> None:
-    """Set the net's feature mean and std from (N, R, R, 3) uint8 real faces."""
+    """Set the net's feature mean and scale from (N, R, R, 3) uint8 real faces.
+
+    Features are centred per dimension but share one scale (the root mean variance over
+    dimensions): a per-dimension std would blow up the features that barely move on real
+    faces, and those are exactly the ones that fire on corrupted ones, so KID's cubic
+    kernel would explode on any degraded set.
+    """
     device = next(model.parameters()).device
     pooled = torch.cat([
         model.pooled(torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size]))
@@ -120,7 +126,7 @@ def standardise_features(model: RealismNet, images: np.ndarray, batch_size: int 
         for i in range(0, len(images), batch_size)
     ])  # (N, D)
     model.feature_mean.copy_(pooled.mean(dim=0))
-    model.feature_std.copy_(pooled.std(dim=0).clamp_min(1e-6))
+    model.feature_std.fill_(float(pooled.var(dim=0).mean().sqrt().clamp_min(1e-6)))
 
 
 def main(argv: list[str] | None = None) -> int:
