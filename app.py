@@ -301,11 +301,13 @@ def build_demo(pipe: Sketch2Anime) -> gr.Blocks:
                 with gr.Row(equal_height=True):
                     refine = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Refine",
                                        info="0 = my lines exactly, 1 = most professional",
-                                       scale=3)
+                                       scale=3, elem_id="refine")
                     k = gr.Slider(1, MAX_K, value=10, step=1, precision=0,
-                                  label="k neighbours", info="sketches blended", scale=2)
+                                  label="k neighbours", info="sketches blended", scale=2,
+                                  elem_id="k")
                     seed = gr.Number(0, precision=0, minimum=0, label="Seed",
-                                     info="0 = plain projection", scale=1, min_width=100)
+                                     info="0 = plain projection", scale=1, min_width=100,
+                                     elem_id="seed")
                 examples = gr.Gallery(
                     [(image, name) for name, image in handlers.examples.items()],
                     label="Examples (click one to load it)", columns=4, height=180,
