@@ -362,24 +362,30 @@ def build_demo(pipe: Sketch2Anime) -> gr.Blocks:
         # The shadow and the faint sketch over the hint pad follow every stroke. They are
         # overlays laid over the pads in the browser (s2a/overlay.js), never pad values:
         # setting a pad's value from here would replace strokes drawn meanwhile.
-        sketch_tab.select(None, js="() => { document.body.dataset.s2aPad = 'sketch'; }")
-        hint_tab.select(None, js="() => { document.body.dataset.s2aPad = 'hints'; }")
+        sketch_tab.select(None, js="() => { document.body.dataset.s2aPad = 'sketch'; }",
+                          api_visibility="private")
+        hint_tab.select(None, js="() => { document.body.dataset.s2aPad = 'hints'; }",
+                        api_visibility="private")
         guide_inputs = [show_shadow, opacity, sketch, k, selection]
         gr.on([sketch.change, k.release, show_shadow.change, opacity.release],
               handlers.guides, guide_inputs, [shadow, faint], trigger_mode="always_last",
               show_progress="hidden", api_name="ui_guides", api_visibility="private",
               concurrency_id="guides", concurrency_limit=2)
         # Pins and drops re-project at once: a new face and a new shadow.
-        for event in (neighbors.select(handlers.pick_neighbor, [click_mode, shown, selection, k],
-                                       [selection, selection_note], api_name="ui_pick",
-                                       api_visibility="private", concurrency_limit=None),
-                      clear.click(handlers.clear_selection, None, [selection, selection_note],
+        for name, event in (
+            ("pick", neighbors.select(handlers.pick_neighbor, [click_mode, shown, selection, k],
+                                      [selection, selection_note], api_name="ui_pick",
+                                      api_visibility="private", concurrency_limit=None)),
+            ("clear", clear.click(handlers.clear_selection, None, [selection, selection_note],
                                   api_name="ui_clear", api_visibility="private",
-                                  concurrency_limit=None)):
+                                  concurrency_limit=None)),
+        ):
             event.success(handlers.generate, generate_inputs, generated,
-                          api_visibility="private", concurrency_id="model").success(
+                          api_name=f"ui_{name}_generate", api_visibility="private",
+                          concurrency_id="model").success(
                 handlers.guides, guide_inputs, [shadow, faint], show_progress="hidden",
-                api_visibility="private", concurrency_id="guides")
+                api_name=f"ui_{name}_guides", api_visibility="private",
+                concurrency_id="guides")
         history_strip.select(
             handlers.restore, history,
             [sketch, hints, refine, k, seed, selection, selection_note, *outputs, shown],

@@ -34,6 +34,12 @@ def select(index: int) -> gr.SelectData:
 # ---------------------------------------------------------------- the shadow
 
 
+def test_the_plain_endpoint_keeps_its_name(handlers):
+    demo = app.build_demo(handlers.pipe)
+    public = [fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"]
+    assert public == ["generate"]
+
+
 def test_shadow_is_the_decoded_projection(handlers):
     pipe = handlers.pipe
     sketch = editor.sketch_from_payload(sketch_payload())
