@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import gradio as gr
@@ -24,12 +25,14 @@ from s2a import Sketch2Anime
 from s2a.editor import (
     CANVAS,
     PALETTE,
+    PICTURE_MESSAGE,
     as_whole_number,
     blank_sketch_value,
     brush_size,
     hint_editor_value,
     hints_from_payload,
     load_image,
+    looks_like_picture,
     picture_sketch,
     sketch_editor_value,
     sketch_from_payload,
@@ -190,8 +193,30 @@ class Handlers:
                 self.downloads.save_png(face), [index for index, _ in entry.neighbors])
 
     def upload_sketch(self, path, hint_value):
-        """An existing sketch file -> the sketch pad (lines erasable) and the hint pad."""
-        return self._pads_from_file(path, hint_value, "sketch", lambda sketch: sketch)
+        """An existing sketch file -> (sketch pad, hint pad, picture kept aside, the offer
+        to start from it).
+
+        A colour picture is not put into the pad as a "sketch" (it would become a grey,
+        filled drawing): it is kept aside and the offer to start from it shown instead.
+        """
+        try:
+            image = load_image(path, "sketch")
+        except ValueError as error:
+            raise gr.Error(str(error)) from error
+        if image is not None and looks_like_picture(image):
+            return gr.skip(), gr.skip(), path, gr.Column(visible=True)
+        return (*self._pads_from_file(path, hint_value, "sketch", lambda sketch: sketch), None,
+                gr.Column(visible=False))
+
+    def use_upload(self, path, hint_value, as_picture: bool):
+        """The offer's answer: the kept upload as a picture (its lines) or as a sketch;
+        the offer goes away."""
+        if path is None:
+            raise gr.Error("Upload the picture again: it is no longer kept.")
+        convert = (lambda picture: picture_sketch(picture, self.pipe.resolution)) \
+            if as_picture else (lambda sketch: sketch)
+        return (*self._pads_from_file(path, hint_value, "picture" if as_picture else "sketch",
+                                      convert), None, gr.Column(visible=False))
 
     def picture_to_sketch(self, path, hint_value):
         """Start from a picture: a colour illustration -> its line sketch in the pad."""
@@ -284,6 +309,14 @@ def build_demo(pipe: Sketch2Anime) -> gr.Blocks:
                                                      size="sm")
                             picture = gr.UploadButton("Start from a picture",
                                                       file_types=["image"], size="sm")
+                        with gr.Column(visible=False, elem_id="picture-offer") as offer:
+                            gr.Markdown(PICTURE_MESSAGE)
+                            with gr.Row():
+                                use_picture = gr.Button("Start from this picture", size="sm",
+                                                        variant="primary",
+                                                        elem_id="use-picture")
+                                use_as_sketch = gr.Button("Use it as a sketch anyway",
+                                                          size="sm", elem_id="use-as-sketch")
                     with gr.Column(elem_id="hint-column"):
                         hints = drawing_pad(
                             hint_editor_value(),
@@ -346,6 +379,7 @@ def build_demo(pipe: Sketch2Anime) -> gr.Blocks:
         selection = gr.State(Selection())
         shown = gr.State([])
         history = gr.State(())
+        pending = gr.State(None)  # an uploaded colour picture, until the offer is answered
 
         outputs = [face, projected, neighbors, report, download]
         generate_inputs = [sketch, hints, refine, k, seed, selection, history]
@@ -390,9 +424,14 @@ def build_demo(pipe: Sketch2Anime) -> gr.Blocks:
             handlers.restore, history,
             [sketch, hints, refine, k, seed, selection, selection_note, *outputs, shown],
             api_name="ui_restore", api_visibility="private", concurrency_limit=None)
-        upload.upload(handlers.upload_sketch, [upload, hints], [sketch, hints],
+        upload.upload(handlers.upload_sketch, [upload, hints], [sketch, hints, pending, offer],
                       api_name="ui_upload_sketch", api_visibility="private",
                       concurrency_limit=None)
+        for name, button_, as_picture in (("picture", use_picture, True),
+                                          ("sketch", use_as_sketch, False)):
+            button_.click(partial(handlers.use_upload, as_picture=as_picture), [pending, hints],
+                          [sketch, hints, pending, offer], api_name=f"ui_use_as_{name}",
+                          api_visibility="private", concurrency_limit=None)
         picture.upload(handlers.picture_to_sketch, [picture, hints], [sketch, hints],
                        api_name="ui_picture_to_sketch", api_visibility="private",
                        concurrency_limit=None)

@@ -220,7 +220,8 @@ def test_start_from_a_picture(handlers, tmp_path):
 def test_upload_a_sketch(handlers, tmp_path):
     path = tmp_path / "sketch.png"
     Image.fromarray(255 - np.asarray(face_sketch(256))).save(path)  # light lines on black
-    sketch_value, hint_value = handlers.upload_sketch(str(path), None)
+    sketch_value, hint_value, kept, offer = handlers.upload_sketch(str(path), None)
+    assert kept is None and offer.visible is False  # a sketch: no offer
     alpha = np.asarray(sketch_value["layers"][0])[..., 3]
     assert alpha.shape == (SIZE, SIZE) and 0.01 < (alpha > 127).mean() < 0.3
     (empty,) = hint_value["layers"]  # a transparent layer to paint on

@@ -312,8 +312,12 @@ def check_editor_value(value) -> None:
 
 
 def check_pads(outputs) -> None:
-    """Uploads fill both pads: a sketch pad value and a hint pad value."""
-    sketch_value, hint_value = outputs
+    """Uploads fill both pads: a sketch pad value and a hint pad value (or, for a colour
+    picture uploaded as a sketch, leave them and offer to start from the picture)."""
+    sketch_value, hint_value = outputs[:2]
+    if len(outputs) == 4 and outputs[2] is not None:  # kept aside, the offer shown
+        assert sketch_value == hint_value == gr.skip() and outputs[3].visible
+        return
     check_editor_value(sketch_value)
     check_editor_value(hint_value)
     for layer in sketch_value["layers"] + hint_value["layers"]:
