@@ -17,6 +17,7 @@ from s2a.examples import example_sketches
 from s2a.selection import DROP, PIN, Selection, clicked_neighbor
 from tests.helpers import cartoon_face, face_sketch
 from tests.test_app import blank_payload, hint_payload, sketch_payload
+from tools import bench
 
 
 @pytest.fixture(scope="module")
@@ -281,3 +282,12 @@ def test_picture_lines_are_smooth_at_the_pads_scale():
     # A small picture is enlarged to the pad first: the same smooth circle.
     small = np.asarray(editor.picture_sketch(coloured_disc(128), 96))
     assert small.shape == (editor.CANVAS, editor.CANVAS) and (small < 128).mean() > 0.005
+
+
+def test_shadow_bench_report(tiny_weights, capsys):
+    report = bench.shadow_bench(tiny_weights, calls=3, warmup=1)
+    assert 0 < report["guides"]["p50_ms"] <= report["guides"]["p95_ms"]
+    assert report["shadow_png_bytes"] > 0 and report["faint_png_bytes"] > 0
+    assert bench.main(["--weights", tiny_weights, "--shadow", "--calls", "2", "--warmup",
+                       "0"]) == 0
+    assert "guides" in capsys.readouterr().out

@@ -3,6 +3,9 @@
     python -m tools.bench                      # default weights, 200 calls, 1 and 2 threads
     python -m tools.bench --weights DIR --calls 500 --json
     python -m tools.bench --bank-size 10000,100000   # flat vs HNSW vs IVF on synthetic latents
+    python -m tools.bench --shadow             # the shadow after a stroke, server side
+    python -m tools.bench --browser            # in chromium: shadow latency, 50 quick
+                                               # strokes, hint tab opening
 
 The steps (`s2a.pipeline.STEPS`) are timed inside the pipeline's own `__call__`
 (`Sketch2Anime.record_step_times`), so the bench times exactly the code users run. Input: a
@@ -29,6 +32,8 @@ BANK_INDEX_TYPES = ("flat", "hnsw", "ivf")
 # Targets of the "Fast and unbreakable" issue, on the 2-core CPU at 96 px.
 TARGETS = {"end_to_end_p50_ms": 300.0, "live_p50_ms": 60.0, "overhead_ratio": 1.5,
            "first_image_s": 5.0, "peak_rss_mb": 1024.0}
+# Targets of the "Help while drawing" issue: the shadow after a stroke ends, the hint tab.
+GUIDANCE_TARGETS = {"shadow_p50_ms": 150.0, "tab_open_s": 1.0, "strokes_lost": 0}
 
 
 def percentiles(seconds) -> dict[str, float]:
@@ -180,6 +185,199 @@ def run_pipeline_bench(weights: str | None = None, calls: int = 200, warmup: int
     if cold:
         report["cold_start"] = cold_start(weights, cold_calls)
     report["targets"] = TARGETS
+    return report
+
+
+# --- help while drawing ------------------------------------------------------------
+
+
+def stroke_payload(sketch) -> dict:
+    """What the sketch pad sends after a stroke: paper, the drawing on a layer, composite."""
+    from s2a.editor import CANVAS
+
+    ink = 255 - np.asarray(sketch.convert("L").resize((CANVAS, CANVAS)))  # (H, W)
+    paper = np.full((CANVAS, CANVAS, 4), 255, np.uint8)
+    layer = np.zeros((CANVAS, CANVAS, 4), np.uint8)
+    layer[..., 3] = ink
+    composite = paper.copy()
+    composite[..., :3] = (255 - ink)[..., None]
+    return {"background": paper, "layers": [layer], "composite": composite}
+
+
+def shadow_bench(weights: str | None = None, calls: int = 100, warmup: int = 10) -> dict:
+    """The server's part of the shadow after a stroke: the app's `guides` handler from the
+    pad's payload to the two overlay data URLs (shadow and faint sketch), p50 / p95."""
+    import app
+    from s2a.pipeline import Sketch2Anime
+    from s2a.serving import use_one_search_thread
+
+    use_one_search_thread()
+    pipe = Sketch2Anime.from_pretrained(weights)
+    handlers = app.Handlers(pipe)
+    payload = stroke_payload(example_input()[0])
+    times = []
+    for i in range(warmup + calls):
+        start = time.perf_counter()
+        shadow, faint = handlers.guides(True, 0.6, payload, 10)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return {"weights": str(weights or "bundled"), "calls": calls,
+            "guides": percentiles(times), "shadow_png_bytes": len(shadow),
+            "faint_png_bytes": len(faint)}
+
+
+_OVERLAY_SRC = """(pad) => {
+  const o = document.querySelector(`.s2a-overlay[data-pad="${pad}"]`);
+  return o && o.style.display === 'block' && o.complete && o.naturalWidth > 0
+    ? o.getAttribute('src') : null; }"""
+_PAPER = """(pad) => {
+  const el = document.getElementById(pad), c = el.querySelector('.pixi-target canvas');
+  const z = parseFloat(el.querySelector('.zoom-number span').textContent) / 100 || 1;
+  const r = c.getBoundingClientRect(), side = 512 * z;
+  return {x: r.x + (r.width - side) / 2, y: r.y + (r.height - side) / 2, side: side}; }"""
+_TAB_READY = """() => {
+  const pad = document.getElementById('hint-pad'), col = document.getElementById('hint-column');
+  const c = pad && pad.querySelector('.pixi-target canvas');
+  const o = document.querySelector('.s2a-overlay[data-pad="hint-pad"]');
+  return !!c && c.clientWidth > 0 && getComputedStyle(col).opacity === '1'
+    && !!o && o.style.display === 'block'; }"""
+
+
+def _wait(page, check, timeout: float) -> float | None:
+    """Poll `check()` every 20 ms; the seconds it took, or None on timeout."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if check():
+            return time.perf_counter() - start
+        page.wait_for_timeout(20)
+    return None
+
+
+def _grid(paper: dict, n: int, cols: int = 5) -> list[list[tuple[float, float]]]:
+    """n short, separate strokes in a grid on the paper (page coordinates)."""
+    rows = -(-n // cols)
+    strokes = []
+    for i in range(n):
+        row, col = divmod(i, cols)
+        x = paper["x"] + paper["side"] * (0.1 + 0.17 * col)
+        y = paper["y"] + paper["side"] * (0.08 + 0.84 * row / max(1, rows - 1))
+        strokes.append([(x, y), (x + paper["side"] * 0.06, y + 2), (x + paper["side"] * 0.11, y)])
+    return strokes
+
+
+def _draw(page, points) -> None:
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for point in points[1:]:
+        page.mouse.move(*point)
+    page.mouse.up()
+
+
+def _inked(grey: np.ndarray, origin: tuple[float, float], points, scale: float = 1.0,
+           darker_than: float = 160.0) -> bool:
+    """Whether stroke `points` shows in `grey` (an image whose (0, 0) is `origin`)."""
+    (x0, y), _, (x1, _) = points
+    row = int(round((y - origin[1]) * scale))
+    cols = slice(int((x0 - origin[0]) * scale) + 3, int((x1 - origin[0]) * scale) - 3)
+    band = grey[max(0, row - 4): row + 5, cols]
+    return bool((band < darker_than).any(axis=0).mean() > 0.8)
+
+
+def browser_bench(weights: str | None = None, strokes: int = 15, quick: int = 50,
+                  tab_opens: int = 5) -> dict:
+    """In headless chromium against `python app.py`: the shadow's latency (pointer up ->
+    new shadow shown, measured in the page) over `strokes` strokes drawn one at a time;
+    `quick` strokes drawn as fast as the browser takes them, with Live and the shadow on,
+    then counted on the pad and in the sketch the server got (the faint overlay); and
+    the hint tab's click -> ready to paint (pad shown with the faint sketch)."""
+    import base64
+    import io
+    import tempfile
+
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    from tools.server import Server
+
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+    report = {"weights": str(weights or "bundled"), "load_average": os.getloadavg()[0]}
+    with tempfile.TemporaryDirectory() as logs, Server(weights, Path(logs)) as server:
+        server.wait_ready(180.0)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(90_000)
+            page.goto(server.url)
+            page.locator("#sketch-pad canvas").first.wait_for()
+            page.wait_for_timeout(3000)  # the pad loads its paper and layer
+            paper = page.evaluate(_PAPER, "sketch-pad")
+            # 1. Latency: one stroke at a time, each waits for its shadow.
+            lines = _grid(paper, strokes) if strokes else []
+            waited = []
+            for points in lines:
+                old = page.evaluate(_OVERLAY_SRC, "sketch-pad")
+                _draw(page, points)
+                waited.append(_wait(page, lambda o=old: page.evaluate(_OVERLAY_SRC, "sketch-pad")
+                                    not in (None, o), 30.0))
+            latency = page.evaluate("() => window.s2aOverlay.latency['sketch-pad']") or [0.0]
+            report["shadow_latency"] = {**percentiles(np.asarray(latency) / 1e3),
+                                        "strokes": strokes, "shadows": len(latency),
+                                        "no_shadow_within_30_s": waited.count(None),
+                                        "latencies_ms": [round(v) for v in latency]}
+            print(json.dumps(report["shadow_latency"]), file=sys.stderr)
+            # 2. The hint tab, opened and closed a few times.
+            opens = []
+            for _ in range(tab_opens):
+                page.get_by_role("tab", name="1 · Sketch").click()
+                page.wait_for_timeout(1000)
+                page.get_by_role("tab", name="2 · Colour hints").click()
+                opens.append(_wait(page, lambda: page.evaluate(_TAB_READY), 60.0))
+            done = [t for t in opens if t] or [float("nan")]
+            report["tab_open_s"] = {"p50": float(np.median(done)), "max": max(done),
+                                    "opens": opens}
+            print(json.dumps(report["tab_open_s"]), file=sys.stderr)
+            # 3. Quick strokes with Live and the shadow on, on a fresh page (the editor's
+            # "clear" also puts its brush down).
+            page.goto(server.url)
+            page.locator("#sketch-pad canvas").first.wait_for()
+            page.wait_for_timeout(3000)
+            page.locator("#live input").check()
+            page.wait_for_timeout(1000)
+            lines = _grid(paper, quick)
+            start = time.perf_counter()
+            for points in lines:
+                _draw(page, points)
+            drawn_s = time.perf_counter() - start
+            pad = page.locator("#sketch-pad")
+            box = pad.bounding_box()
+
+            def server_view():
+                """The sketch the server last got (the faint overlay), or None."""
+                url = page.evaluate(_OVERLAY_SRC, "hint-pad")
+                if not url:
+                    return None
+                return np.asarray(Image.open(io.BytesIO(base64.b64decode(
+                    url.split(",", 1)[1]))).convert("L"))  # (CANVAS, CANVAS)
+
+            def lost_at_server():
+                faint = server_view()
+                if faint is None:
+                    return list(range(quick))
+                scale = faint.shape[0] / paper["side"]
+                return [i for i, p in enumerate(lines)  # faint: 30 % ink, grey ~178
+                        if not _inked(faint, (paper["x"], paper["y"]), p, scale, 230.0)]
+
+            settled = _wait(page, lambda: not lost_at_server(), 120.0)
+            shot = Image.open(io.BytesIO(pad.screenshot())).convert("L")
+            report["quick_strokes"] = {
+                "strokes": quick, "drawn_in_s": drawn_s,
+                "server_had_all_after_s": settled,
+                "lost_on_pad": [i for i, p in enumerate(lines)
+                                if not _inked(np.asarray(shot), (box["x"], box["y"]), p)],
+                "lost_at_server": lost_at_server(),
+            }
+            browser.close()
+    report["targets"] = GUIDANCE_TARGETS
     return report
 
 
@@ -351,6 +549,10 @@ def main(argv=None) -> int:
     parser.add_argument("--index-types", default=",".join(BANK_INDEX_TYPES),
                         help="bank bench indexes, e.g. flat,hnsw")
     parser.add_argument("--queries", type=int, default=200, help="bank bench queries")
+    parser.add_argument("--shadow", action="store_true",
+                        help="time the shadow after a stroke (server side) instead")
+    parser.add_argument("--browser", action="store_true",
+                        help="time the shadow, quick strokes and the hint tab in chromium")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     if args.calls < 1 or args.warmup < 0 or args.queries < 1 or args.faiss_threads < 0:
@@ -362,6 +564,14 @@ def main(argv=None) -> int:
     if args.bank_size:
         rows = run_bank_bench(args.bank_size, types, args.queries)
         print(json.dumps({"bank": rows}, indent=2) if args.json else format_bank(rows))
+        return 0
+    if args.shadow or args.browser:
+        report = {}
+        if args.shadow:
+            report["shadow"] = shadow_bench(args.weights, args.calls, args.warmup)
+        if args.browser:
+            report["browser"] = browser_bench(args.weights)
+        print(json.dumps(report, indent=2))
         return 0
     report = run_pipeline_bench(args.weights, args.calls, args.warmup, args.threads,
                                 cold=not args.no_cold, faiss_threads=args.faiss_threads or None)
