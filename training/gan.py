@@ -63,6 +63,16 @@ def add_gan_args(parser: argparse.ArgumentParser) -> None:
                         "saved (0 = off)")
 
 
+def start_from_init(model: torch.nn.Module, folder: str | None) -> None:
+    """Load --init's weights into `model` (fine-tuning); its config must be the flags'."""
+    if not folder:
+        return
+    start = type(model).from_pretrained(folder)
+    if start.config != model.config:
+        raise SystemExit(f"--init {folder} has another config than the flags ask for")
+    model.load_state_dict(start.float().state_dict())
+
+
 def check_gan_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Fail before any work on recipe flags that cannot work."""
     if not 0.0 <= args.degraded_share <= 1.0:

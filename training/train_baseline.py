@@ -17,7 +17,7 @@ import torch
 from s2a.models import SimpleGAN, SimpleGANConfig
 from training.common import Run, check_common_args, print_plan, setup, teardown
 from training.data import data_resolution
-from training.gan import add_gan_args, check_gan_args, roughen, train_gan
+from training.gan import add_gan_args, check_gan_args, roughen, start_from_init, train_gan
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,11 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     context = setup(args)
     torch.manual_seed(args.seed)
     model = SimpleGAN(config)
-    if args.init:
-        start = SimpleGAN.from_pretrained(args.init)
-        if start.config != config:
-            raise SystemExit(f"--init {args.init} has another config than the flags ask for")
-        model.load_state_dict(start.float().state_dict())
+    start_from_init(model, args.init)
     model.to(context.device)
     run = Run(args.out, context, {**vars(args), "model_config": asdict(config)})
     rng = np.random.default_rng(args.seed)

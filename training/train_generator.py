@@ -37,7 +37,7 @@ from s2a.models import (
 )
 from training.common import Run, check_common_args, print_plan, setup, teardown
 from training.data import data_resolution
-from training.gan import add_gan_args, check_gan_args, roughen, train_gan
+from training.gan import add_gan_args, check_gan_args, roughen, start_from_init, train_gan
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -128,11 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         baseline = SimpleGAN.from_pretrained(args.init_baseline).float() \
             if args.init_baseline else None
         generator.start_from(encoder, baseline)
-    if args.init:
-        start = network.from_pretrained(args.init)
-        if start.config != config:
-            raise SystemExit(f"--init {args.init} has another config than the flags ask for")
-        generator.load_state_dict(start.float().state_dict())
+    start_from_init(generator, args.init)
     generator.to(context.device)
     encoder.to(context.device)
     rng = np.random.default_rng(args.seed)
