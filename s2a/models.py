@@ -180,6 +180,16 @@ def downsample_hints(hints: torch.Tensor, size: int) -> torch.Tensor:
     return torch.cat([rgb_sum / mask_sum.clamp_min(1e-6) * hinted, hinted], dim=1)
 
 
+def _sketch_decoder(chans: tuple[int, ...]) -> nn.Sequential:
+    """Stage 1's decoder layers (upsample + conv per level, then a 1-channel conv); generator
+    v1's feature mapping is the same stack, so it can start as a copy of a trained one."""
+    decoder = []
+    for cin, cout in zip(chans[::-1], chans[::-1][1:] + (chans[0],)):
+        decoder += [nn.Upsample(scale_factor=2, mode="nearest"), _conv(cin, cout)]
+    decoder.append(nn.Conv2d(chans[0], 1, 3, padding=1))
+    return nn.Sequential(*decoder)
+
+
 class SketchAutoencoder(nn.Module, SafeHubMixin):
     """Encoder sketch -> latent and decoder latent -> sketch (stage 1)."""
 
@@ -195,11 +205,7 @@ class SketchAutoencoder(nn.Module, SafeHubMixin):
         flat = chans[-1] * self.bottom**2
         self.to_latent = nn.Linear(flat, config.latent_dim)
         self.from_latent = nn.Linear(config.latent_dim, flat)
-        decoder = []
-        for cin, cout in zip(chans[::-1], chans[::-1][1:] + (chans[0],)):
-            decoder += [nn.Upsample(scale_factor=2, mode="nearest"), _conv(cin, cout)]
-        decoder.append(nn.Conv2d(chans[0], 1, 3, padding=1))
-        self.decoder = nn.Sequential(*decoder)
+        self.decoder = _sketch_decoder(chans)
 
     def encode(self, sketch: torch.Tensor) -> torch.Tensor:
         """(B, 1, R, R) sketch in [0, 1], 1 = paper -> (B, latent_dim) latent."""
@@ -320,6 +326,21 @@ class Discriminator(nn.Module, SafeHubMixin):
         return out
 
 
+def _add_unet(module: nn.Module, chans: tuple[int, ...]) -> None:
+    """The SimpleGAN's U-Net layers (stem, downs, ups, to_rgb) on `module`: one definition,
+    so generator v1's synthesis keeps the parameter names it is initialised from."""
+    module.stem = nn.Sequential(nn.Conv2d(5, chans[0], 3, padding=1), nn.LeakyReLU(0.2, True))
+    module.downs = nn.ModuleList(
+        _down(cin, cout) for cin, cout in zip((chans[0],) + chans[:-1], chans)
+    )
+    module.ups = nn.ModuleList()
+    for level in reversed(range(len(chans))):
+        cin = chans[level] + (chans[level] if level < len(chans) - 1 else 0)
+        cout = chans[level - 1] if level > 0 else chans[0]
+        module.ups.append(_conv(cin, cout))
+    module.to_rgb = nn.Conv2d(chans[0] * 2, 3, 3, padding=1)
+
+
 class SimpleGAN(nn.Module, SafeHubMixin):
     """pix2pix-style U-Net: (sketch, hints) -> face, no latent and no projection."""
 
@@ -327,16 +348,7 @@ class SimpleGAN(nn.Module, SafeHubMixin):
         super().__init__()
         self.config = config
         chans = config.channels
-        self.stem = nn.Sequential(nn.Conv2d(5, chans[0], 3, padding=1), nn.LeakyReLU(0.2, True))
-        self.downs = nn.ModuleList(
-            _down(cin, cout) for cin, cout in zip((chans[0],) + chans[:-1], chans)
-        )
-        self.ups = nn.ModuleList()
-        for level in reversed(range(len(chans))):
-            cin = chans[level] + (chans[level] if level < len(chans) - 1 else 0)
-            cout = chans[level - 1] if level > 0 else chans[0]
-            self.ups.append(_conv(cin, cout))
-        self.to_rgb = nn.Conv2d(chans[0] * 2, 3, 3, padding=1)
+        _add_unet(self, chans)
         self.register_buffer("mean", torch.tensor(config.image_mean).view(1, 3, 1, 1), False)
         self.register_buffer("std", torch.tensor(config.image_std).view(1, 3, 1, 1), False)
 
@@ -436,11 +448,7 @@ class SpatialGenerator(nn.Module, SafeHubMixin):
         self.bottom = config.resolution // 2 ** len(mchans)
         # Feature mapping: the stage-1 decoder's shape, parameter names included.
         self.from_latent = nn.Linear(config.latent_dim, mchans[-1] * self.bottom**2)
-        decoder = []
-        for cin, cout in zip(mchans[::-1], mchans[::-1][1:] + (mchans[0],)):
-            decoder += [nn.Upsample(scale_factor=2, mode="nearest"), _conv(cin, cout)]
-        decoder.append(nn.Conv2d(mchans[0], 1, 3, padding=1))
-        self.decoder = nn.Sequential(*decoder)
+        self.decoder = _sketch_decoder(mchans)
         # Map sizes and channels the synthesis receives: {size: channels}.
         size, self.map_sizes = self.bottom, {}
         for cout in mchans[::-1][1:] + (mchans[0],):
@@ -450,16 +458,7 @@ class SpatialGenerator(nn.Module, SafeHubMixin):
         # Image synthesis: the SimpleGAN U-Net (parameter names included) plus zero-started
         # inputs for the maps and hints at each of its scales.
         chans = config.channels
-        self.stem = nn.Sequential(nn.Conv2d(5, chans[0], 3, padding=1), nn.LeakyReLU(0.2, True))
-        self.downs = nn.ModuleList(
-            _down(cin, cout) for cin, cout in zip((chans[0],) + chans[:-1], chans)
-        )
-        self.ups = nn.ModuleList()
-        for level in reversed(range(len(chans))):
-            cin = chans[level] + (chans[level] if level < len(chans) - 1 else 0)
-            cout = chans[level - 1] if level > 0 else chans[0]
-            self.ups.append(_conv(cin, cout))
-        self.to_rgb = nn.Conv2d(chans[0] * 2, 3, 3, padding=1)
+        _add_unet(self, chans)
         # Level i of the U-Net works at r / 2**i (level 0 = the stem).
         self.level_sizes = [r // 2**i for i in range(len(chans) + 1)]
         level_channels = (chans[0],) + chans  # the stem, then each down step
