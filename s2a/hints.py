@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from s2a.images import MAX_SIDE, as_uint8_array, has_alpha
+from s2a.sketch import RelativeBox, crop_to_frame
 
 _MAX_RESOLUTION = 4096
 # A hint layer padded like a very non-square sketch stays this small.
@@ -130,3 +131,13 @@ def pad_like_sketch(hints: np.ndarray, sketch_size: tuple[int, int]) -> np.ndarr
         return np.pad(hints, ((pad, pad), (0, 0), (0, 0)))
     pad = min(round((height - width) / 2 / width * w), (MAX_PADDED_SIDE - w) // 2)
     return np.pad(hints, ((0, 0), (pad, pad), (0, 0)))
+
+
+def frame_like_sketch(hints: np.ndarray, box: RelativeBox | None) -> np.ndarray:
+    """Crop an (h, w, 4) hint layer, padded like the sketch, as "frame" cropped the sketch.
+
+    `box` is the sketch's relative frame box (`s2a.sketch.normalize_sketch_and_frame`), so a
+    layer of any pixel size crops in proportion; transparent where the box leaves the
+    canvas. None (the sketch was not cropped) returns the layer unchanged.
+    """
+    return hints if box is None else crop_to_frame(hints, box)

@@ -20,12 +20,12 @@ import torch
 from PIL import Image
 
 from s2a import hub
-from s2a.hints import hints_to_tensor, pad_like_sketch
+from s2a.hints import frame_like_sketch, hints_to_tensor, pad_like_sketch
 from s2a.hub import AUTOENCODER_DIR, BANK_DIR, GENERATOR_DIR, resolve_weights
 from s2a.images import as_pil_image
 from s2a.models import Generator, SketchAutoencoder, SpatialGenerator, load_generator
 from s2a.projection import LatentBank, refine_latent
-from s2a.sketch import normalize_sketch
+from s2a.sketch import RelativeBox, normalize_sketch, normalize_sketch_and_frame
 from s2a.upscale import Upscaler
 
 MAX_K = 64
@@ -42,6 +42,10 @@ class GenerationResult:
     image: Image.Image  # RGB: upscaled (pipe.output_resolution), or the model's resolution
     projected_sketch: Image.Image  # L, the decoder's view of the projected latent
     neighbors: list[tuple[int, float]]  # (bank_index, weight), k entries, weights sum to 1
+    normalized_sketch: Image.Image  # L, pipe.resolution px: the sketch the model received
+    # The box the sketch and hints were cropped with ("frame" step, relative to the padded
+    # square: `s2a.hints.frame_like_sketch` maps a layer onto the face); None: not cropped.
+    frame: RelativeBox | None
 
 
 class Sketch2Anime:
@@ -145,19 +149,20 @@ class Sketch2Anime:
             raise ValueError(f"upscale must be True or False, got {upscale!r}.")
         with self._step("sketch"):
             sketch = as_pil_image(sketch, "sketch")
-            sketch_input = self.sketch_tensor(sketch)  # (1, 1, R, R), 1 = paper
+            sketch_input, frame = self.framed_sketch_tensor(sketch)  # (1, 1, R, R), 1 = paper
         with self._step("hints"):
-            hint_input = self.hints_tensor(hints, sketch.size)[None]  # (1, 4, R, R)
+            hint_input = self.hints_tensor(hints, sketch.size, frame)[None]  # (1, 4, R, R)
         images, latents, neighbors = self.generate(sketch_input, hint_input, refine, k, seed,
                                                    include, exclude)
         with self._step("decoder"):
             projected = self.decode_projected(latents)[0]  # (R, R)
         with self._step("to_pil"):
             face, projected = to_pil_rgb(images[0]), to_pil_grey(projected)
+            received = to_pil_grey(sketch_input[0, 0])
         if upscale:
             with self._step("upscale"):
                 face = self.upscaler(face)
-        return GenerationResult(face, projected, neighbors[0])
+        return GenerationResult(face, projected, neighbors[0], received, frame)
 
     @contextlib.contextmanager
     def record_step_times(self) -> Iterator[dict[str, list[float]]]:
@@ -177,9 +182,20 @@ class Sketch2Anime:
         yield
         self._step_times[name].append(time.perf_counter() - start)
 
+    def framed_sketch_tensor(self, sketch) -> tuple[torch.Tensor, RelativeBox | None]:
+        """A user's sketch (PIL image) -> the (1, 1, R, R) model input (1 = paper), zoomed
+        and centred like the training sketches (`normalize_sketch`'s default steps), and
+        the relative box it was cropped with (None: not cropped), for `hints_tensor`."""
+        array, frame = normalize_sketch_and_frame(sketch, self.resolution)  # (R, R)
+        return torch.from_numpy(np.ascontiguousarray(array))[None, None].to(self.device), frame
+
     def sketch_tensor(self, sketch) -> torch.Tensor:
-        """A user's sketch (PIL image) -> (1, 1, R, R) model input, 1 = paper."""
-        array = normalize_sketch(sketch, self.resolution)[None]  # (1, R, R)
+        """A user's sketch (PIL image) -> (1, 1, R, R), 1 = paper, where it was drawn.
+
+        Not framed: views laid back over the drawing pad (the shadow) need the drawing
+        in place. What `__call__` feeds the model is `framed_sketch_tensor`.
+        """
+        array = normalize_sketch(sketch, self.resolution, steps=())[None]  # (1, R, R)
         return torch.from_numpy(np.ascontiguousarray(array))[:, None].to(self.device)
 
     def encode(self, sketches: torch.Tensor) -> np.ndarray:
@@ -225,8 +241,13 @@ class Sketch2Anime:
             images = self.generator(z, hints.to(self.device))  # (B, 3, R, R)
         return images, z, neighbors
 
-    def hints_tensor(self, hints, sketch_size: tuple[int, int]) -> torch.Tensor:
-        """RGBA hint layer stretched over the sketch's frame -> (4, R, R) tensor."""
+    def hints_tensor(self, hints, sketch_size: tuple[int, int],
+                     frame: RelativeBox | None = None) -> torch.Tensor:
+        """RGBA hint layer stretched over the sketch's canvas -> (4, R, R) tensor.
+
+        `frame`: the box `framed_sketch_tensor` cropped the sketch with; the layer is
+        cropped with it too, so every hint stays on the stroke it was painted on.
+        """
         if hints is None:
             return torch.zeros(4, self.resolution, self.resolution)
         hints = as_pil_image(hints, "hint layer")
@@ -235,7 +256,8 @@ class Sketch2Anime:
                 "The hint layer must be a transparent RGBA image: paint colours on a "
                 f"transparent layer (got mode {hints.mode})."
             )
-        return hints_to_tensor(pad_like_sketch(np.asarray(hints), sketch_size), self.resolution)
+        padded = pad_like_sketch(np.asarray(hints), sketch_size)  # (h', w', 4)
+        return hints_to_tensor(frame_like_sketch(padded, frame), self.resolution)
 
     def decode_latents(self, indices) -> list[Image.Image]:
         """The decoder's sketches of bank entries (to show the neighbours to the user)."""
