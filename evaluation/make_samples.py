@@ -25,7 +25,6 @@ from s2a.examples import example_hints, example_sketches
 from s2a.hub import BASELINE_DIR, resolve_weights
 from s2a.models import SimpleGAN
 from s2a.pipeline import to_pil_rgb
-from s2a.sketch import normalize_sketch
 
 TILE = 256
 
@@ -43,8 +42,9 @@ def _with_hints(sketch: Image.Image, hints: Image.Image | None) -> Image.Image:
 
 @torch.no_grad()
 def _baseline_face(baseline: SimpleGAN, pipe: Sketch2Anime, sketch, hints) -> Image.Image:
-    sketch_input = torch.from_numpy(normalize_sketch(sketch, pipe.resolution))[None, None]
-    return to_pil_rgb(baseline(sketch_input, pipe.hints_tensor(hints, sketch.size)[None])[0])
+    # The baseline gets exactly what the method's model gets: the framed sketch and hints.
+    sketch_input, frame = pipe.framed_sketch_tensor(sketch)  # (1, 1, R, R)
+    return to_pil_rgb(baseline(sketch_input, pipe.hints_tensor(hints, sketch.size, frame)[None])[0])
 
 
 def make_grid(pipe: Sketch2Anime, baseline: SimpleGAN | None, k: int = 10,
