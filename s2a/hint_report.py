@@ -12,8 +12,9 @@ import numpy as np
 from PIL import Image
 
 from s2a.editor import PALETTE
-from s2a.hints import pad_like_sketch
+from s2a.hints import frame_like_sketch, pad_like_sketch
 from s2a.metrics import delta_e_ciede2000, rgb_to_lab
+from s2a.sketch import RelativeBox
 
 NOT_FOLLOWED_DELTA_E = 10.0  # a hint colour further than this from the output is flagged
 MIN_HINT_PIXELS = 8  # hint colours covering fewer pixels are brush edge noise, not hints
@@ -37,11 +38,14 @@ class HintCheck:
 
 
 def check_hints(image: Image.Image, hints: Image.Image | None,
-                sketch_size: tuple[int, int] | None = None) -> list[HintCheck]:
+                sketch_size: tuple[int, int] | None = None,
+                frame: RelativeBox | None = None) -> list[HintCheck]:
     """For each distinct hint colour: ΔE between it and the output's median colour there.
 
     `hints` is stretched over the sketch's frame as the pipeline does (padded like a
-    non-square sketch of `sketch_size`); the output is resized onto the hint layer's grid.
+    non-square sketch of `sketch_size`, then cropped to the sketch's `frame` when the
+    pipeline zoomed the drawing: `GenerationResult.frame`); the output is resized onto the
+    hint layer's grid.
     Colours covering fewer than MIN_HINT_PIXELS solid pixels (brush edges) are skipped.
     Sorted by area, largest first.
     """
@@ -50,6 +54,8 @@ def check_hints(image: Image.Image, hints: Image.Image | None,
     rgba = np.asarray(hints.convert("RGBA"))  # (h, w, 4)
     if sketch_size is not None:
         rgba = pad_like_sketch(rgba, sketch_size)
+    if frame is not None:
+        rgba = frame_like_sketch(rgba, frame)
     height, width = rgba.shape[:2]
     output = np.asarray(image.convert("RGB").resize((width, height), Image.BILINEAR))
     solid = rgba[..., 3] >= SOLID_ALPHA  # (h, w)

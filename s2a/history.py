@@ -18,8 +18,16 @@ HISTORY_LENGTH = 12  # entries kept; older ones fall off the end
 THUMBNAIL = 96  # px, the faces in the strip
 
 
+PNG_MODES = {"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"}
+
+
 def png_bytes(image: Image.Image) -> bytes:
-    """`image` losslessly as PNG bytes (fast compression: entries are made per click)."""
+    """`image` as PNG bytes (fast compression: entries are made per click).
+
+    Modes PNG can't hold (CMYK, YCbCr, LAB, HSV, from uploaded JPEGs) are stored as RGB.
+    """
+    if image.mode not in PNG_MODES:
+        image = image.convert("RGB")
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 import app
-from s2a import Sketch2Anime, editor, hint_report
+from s2a import Sketch2Anime, editor, hint_report, history
 from s2a.examples import example_hints, example_sketches
 from s2a.sketch import EMPTY_SKETCH_MESSAGE
 from tests.helpers import TINY_RESOLUTION, cartoon_face, face_sketch
@@ -351,3 +351,9 @@ def test_without_the_upscaler_the_app_still_works_and_says_why(tiny_weights, mon
     (face, *_), _ = app.Handlers(pipe, downloads=tmp_path).run(face_sketch(SIZE), None, 1.0, 5,
                                                                0)
     assert face.size == (FACE_SIDE, FACE_SIDE)
+
+
+def test_history_stores_uploads_in_modes_png_cannot_hold():
+    cmyk = Image.new("CMYK", (8, 8), (0, 255, 255, 0))  # red, as a CMYK JPEG decodes
+    restored = history.from_png(history.png_bytes(cmyk))
+    assert restored.mode == "RGB" and restored.getpixel((0, 0)) == (255, 0, 0)

@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from s2a import Sketch2Anime
+from s2a.hint_report import check_hints
 from s2a.hints import frame_like_sketch
 from s2a.sketch import (
     DEFAULT_STEPS,
@@ -170,3 +171,18 @@ def test_the_shadow_input_stays_where_it_was_drawn(pipe):
     drawing = small_face((512, 512), 50)
     unframed = pipe.sketch_tensor(Image.fromarray(drawing, "L"))[0, 0].numpy()
     np.testing.assert_array_equal(unframed, normalize_sketch(drawing, R, steps=()))
+
+
+def test_the_hint_report_checks_colours_where_the_framed_face_has_them():
+    # The face is drawn in the framed (zoomed) geometry: red in its top-left corner. A red
+    # hint near the framed region's top-left corner lands there only if the report crops
+    # the hint layer with the same frame; unframed it falls on the face's white middle.
+    face = np.full((96, 96, 3), 255, np.uint8)
+    face[:24, :24] = (220, 20, 20)
+    hints = np.zeros((100, 100, 4), np.uint8)
+    hints[27:37, 27:37] = (220, 20, 20, 255)
+    frame = (0.25, 0.25, 0.5)  # (top, left, side) of the padded square
+    (framed,) = check_hints(Image.fromarray(face), Image.fromarray(hints, "RGBA"), (100, 100),
+                            frame=frame)
+    (unframed,) = check_hints(Image.fromarray(face), Image.fromarray(hints, "RGBA"), (100, 100))
+    assert framed.delta_e < 3 < unframed.delta_e
