@@ -9,16 +9,25 @@ hint images directly:
     from gradio_client import Client, handle_file
     face, *_ = Client("http://127.0.0.1:7860/").predict(
         handle_file("sketch.png"), None, 1.0, 10, 0, api_name="/generate")
+
+The shadow under the strokes has its own small route, `POST /s2a/shadow` (see
+`shadow_routes`): the browser posts the pad the moment a stroke ends and the route answers
+in tens of milliseconds, without waiting for Gradio's editor upload and event queue.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from functools import partial
 from pathlib import Path
 
 import gradio as gr
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from PIL import Image
 
 from s2a import Sketch2Anime
@@ -50,16 +59,22 @@ from s2a.serving import (
 )
 from s2a.shadow import (
     DEFAULT_OPACITY,
+    MAX_BODY_BYTES,
     OVERLAY_JS,
+    SELECTION_JS,
     data_url,
     faint_layer,
     projection_shadow,
+    read_side,
     shadow_layer,
+    shadow_png,
 )
 from s2a.sketch import EMPTY_SKETCH_MESSAGE
 
 SKETCH_DISPLAY = 256  # the projected sketch
 NEIGHBOR_DISPLAY = 128  # each neighbour in the gallery
+SHADOW_ROUTE = "/s2a/shadow"  # POST: the pad read -> the shadow PNG (shadow_routes)
+SHADOWS_AT_ONCE = 2  # shadow requests computed at once; more wait their turn
 
 
 class Handlers:
@@ -69,6 +84,7 @@ class Handlers:
         self.pipe = pipe
         self.examples = example_sketches()  # name -> 512 px sketch, drawn once per app
         self.downloads = DownloadFolder(downloads)
+        self._shadow_gate = threading.BoundedSemaphore(SHADOWS_AT_ONCE)
 
     def run(self, sketch: Image.Image | None, hints: Image.Image | None, refine, k, seed,
             upscale: bool = True, selection: Selection | None = None):
@@ -161,6 +177,22 @@ class Handlers:
             return data_url(shadow_layer(projected, opacity)), faint
         except ValueError as error:
             raise gr.Error(str(error)) from error
+
+    def shadow(self, body: bytes, params) -> bytes | None:
+        """The shadow route: the pad the browser shows, `params["side"]` px square grey
+        bytes, with `k`, `include` and `exclude` (comma-separated bank indices) from
+        `params` -> the shadow PNG at full strength, None on an empty pad. Bad input
+        raises ValueError."""
+        with self._shadow_gate:
+            return shadow_png(self.pipe, body, params.get("side"), params.get("k", 10),
+                              params.get("include", ""), params.get("exclude", ""))
+
+    @staticmethod
+    def shadow_selection(selection) -> str:
+        """The pins and drops as the browser's shadow requests send them: "3,17;5"."""
+        selection = selection or Selection()
+        return ";".join(",".join(str(i) for i in part)
+                        for part in (selection.include, selection.exclude))
 
     def pick_neighbor(self, mode, shown, selection, k, evt: gr.SelectData):
         """A click on a neighbour: drop or pin it -> (selection, its description)."""
@@ -261,16 +293,55 @@ def drawing_pad(value: dict, label: str, elem_id: str, brush: gr.Brush,
     )
 
 
-def pad_overlay(pad: str, elem_id: str) -> gr.HTML:
-    """An invisible component whose value, a PNG data URL, the browser lays over `pad`."""
+def pad_overlay(pad: str, elem_id: str, route: str = "", read_side: int = 0,
+                brush: int = 0) -> gr.HTML:
+    """An invisible component whose value, a PNG data URL, the browser lays over `pad`.
+
+    With `route`, the browser fetches the image itself after each stroke (the pad,
+    `read_side` px square, posted to `route`; `brush`: the pad's pen width), and the
+    value is only the fallback.
+    """
     return gr.HTML("", html_template="", js_on_load=OVERLAY_JS, pad=pad, side=CANVAS,
+                   route=route.lstrip("/"), read_side=read_side, brush=brush,
                    elem_id=elem_id, elem_classes="s2a-overlay-source", container=False,
                    padding=False)
 
 
-def build_demo(pipe: Sketch2Anime) -> gr.Blocks:
-    """The Gradio app around a loaded pipeline."""
-    handlers = Handlers(pipe)
+def shadow_routes(handlers: Handlers) -> list[APIRoute]:
+    """`POST /s2a/shadow?side=S&k=K&include=3,17&exclude=5`, body: the pad as S x S grey
+    bytes (255 paper) -> 200 image/png (the shadow at full strength), 204 on an empty pad,
+    413 / 400 with {"error": sentence} on too large or bad input.
+
+    Plain FastAPI routes beside Gradio's (`launch(app_kwargs={"routes": ...})`): the
+    browser calls it directly, without the editor's upload and the event queue.
+    """
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    async def shadow(request: Request) -> Response:
+        too_large = error(413, f"The pad read is larger than {MAX_BODY_BYTES} bytes.")
+        declared = request.headers.get("content-length", "0")
+        if not declared.isdecimal() or int(declared) > MAX_BODY_BYTES:
+            return too_large
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                return too_large
+        try:
+            png = await run_in_threadpool(handlers.shadow, bytes(body), request.query_params)
+        except ValueError as problem:
+            return error(400, str(problem))
+        if png is None:
+            return Response(status_code=204)
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    return [APIRoute(SHADOW_ROUTE, shadow, methods=["POST"], include_in_schema=False)]
+
+
+def build_demo(pipe: Sketch2Anime, handlers: Handlers | None = None) -> gr.Blocks:
+    """The Gradio app around a loaded pipeline (its shadow route: `shadow_routes`)."""
+    handlers = handlers or Handlers(pipe)
     with gr.Blocks(title="Sketch2Anime", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             "## Sketch2Anime\nSketch a face (rough is fine), paint a few colour hints, "
@@ -324,7 +395,12 @@ def build_demo(pipe: Sketch2Anime) -> gr.Blocks:
                             gr.Brush(colors=list(PALETTE.values()), color_mode="defaults",
                                      default_color=PALETTE["blonde hair"], default_size=14),
                             eraser_size=20)
-                shadow = pad_overlay("sketch-pad", "sketch-shadow")
+                shadow = pad_overlay("sketch-pad", "sketch-shadow", SHADOW_ROUTE,
+                                     read_side(pipe.resolution), brush_size(pipe.resolution))
+                shadow_selection = gr.HTML(
+                    Handlers.shadow_selection(None), html_template="", js_on_load=SELECTION_JS,
+                    elem_id="shadow-selection", elem_classes="s2a-overlay-source",
+                    container=False, padding=False)
                 faint = pad_overlay("hint-pad", "hint-faint-sketch")
                 with gr.Row(equal_height=True):
                     live = gr.Checkbox(False, label="Live", info="regenerate while drawing",
@@ -395,7 +471,10 @@ def build_demo(pipe: Sketch2Anime) -> gr.Blocks:
         )
         # The shadow and the faint sketch over the hint pad follow every stroke. They are
         # overlays laid over the pads in the browser (s2a/overlay.js), never pad values:
-        # setting a pad's value from here would replace strokes drawn meanwhile.
+        # setting a pad's value from here would replace strokes drawn meanwhile. The
+        # browser fetches the shadow itself from SHADOW_ROUTE when a stroke ends (the pins
+        # and drops it sends are shadow_selection's); this slower event path also asks
+        # it to, after every change of the pad, and its shadow is the fallback.
         sketch_tab.select(None, js="() => { document.body.dataset.s2aPad = 'sketch'; }",
                           api_visibility="private")
         hint_tab.select(None, js="() => { document.body.dataset.s2aPad = 'hints'; }",
@@ -406,6 +485,9 @@ def build_demo(pipe: Sketch2Anime) -> gr.Blocks:
               show_progress="hidden", api_name="ui_guides", api_visibility="private",
               concurrency_id="guides", concurrency_limit=2)
         # Pins and drops re-project at once: a new face and a new shadow.
+        publish = {"fn": handlers.shadow_selection, "inputs": selection,
+                   "outputs": shadow_selection, "show_progress": "hidden",
+                   "api_visibility": "private", "concurrency_limit": None}
         for name, event in (
             ("pick", neighbors.select(handlers.pick_neighbor, [click_mode, shown, selection, k],
                                       [selection, selection_note], api_name="ui_pick",
@@ -414,6 +496,7 @@ def build_demo(pipe: Sketch2Anime) -> gr.Blocks:
                                   api_name="ui_clear", api_visibility="private",
                                   concurrency_limit=None)),
         ):
+            event.success(api_name=f"ui_{name}_selection", **publish)
             event.success(handlers.generate, generate_inputs, generated,
                           api_name=f"ui_{name}_generate", api_visibility="private",
                           concurrency_id="model").success(
@@ -423,7 +506,8 @@ def build_demo(pipe: Sketch2Anime) -> gr.Blocks:
         history_strip.select(
             handlers.restore, history,
             [sketch, hints, refine, k, seed, selection, selection_note, *outputs, shown],
-            api_name="ui_restore", api_visibility="private", concurrency_limit=None)
+            api_name="ui_restore", api_visibility="private", concurrency_limit=None
+        ).success(api_name="ui_restore_selection", **publish)
         upload.upload(handlers.upload_sketch, [upload, hints], [sketch, hints, pending, offer],
                       api_name="ui_upload_sketch", api_visibility="private",
                       concurrency_limit=None)
@@ -467,7 +551,8 @@ def main() -> None:
           f"by {pipe.upscaler.backend}) in {time.perf_counter() - started:.1f} s")
     use_one_search_thread()
     install_gradio_cache_fix()
-    demo = build_demo(pipe)
+    handlers = Handlers(pipe)
+    demo = build_demo(pipe, handlers)
     # A full queue answers "Queue is full! Please try again." (HTTP 503) at once instead
     # of piling up work; the load test (python -m tools.loadtest --overload) checks it.
     demo.queue(default_concurrency_limit=concurrency, max_size=max_queue)
@@ -475,6 +560,7 @@ def main() -> None:
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         share=False,
+        app_kwargs={"routes": shadow_routes(handlers)},  # the shadow, beside Gradio's routes
     )
 
 

@@ -1,15 +1,29 @@
 // Runs as a gr.HTML component's js_on_load (arguments: element, trigger, props, server,
-// upload, watch). Lays props.value, a PNG data URL ("" for none), over the drawing pad
-// whose elem_id is props.pad, as an image blended with `multiply`: white leaves the pad
-// as it is, dark strokes stay dark, so the image looks as if it were under the strokes.
-// It never enters the editor, so it is never sent back as part of the drawing and never
-// replaces strokes. The pad shows a props.side px canvas, centred at the zoom its toolbar
-// displays; pan and zoom are hidden so the two stay aligned.
+// upload, watch). Lays an image over the drawing pad whose elem_id is props.pad, blended
+// with `multiply`: white leaves the pad as it is, dark strokes stay dark, so the image
+// looks as if it were under the strokes. It never enters the editor, so it is never sent
+// back as part of the drawing and never replaces strokes. The pad shows a props.side px
+// canvas, centred at the zoom its toolbar displays; pan and zoom are hidden so the two
+// stay aligned.
+//
+// The image is props.value, a PNG data URL ("" for none), except with props.route (the
+// shadow): then, when a stroke ends (and when the Shadow box, k, or the pins and drops
+// change), the pad as props.read_side px grey bytes (a copy kept here, see below) is
+// posted to the route, which answers the shadow PNG (204: empty pad). Only the newest
+// request's answer is shown; the Shadow box hides it at once and the strength slider is
+// its CSS opacity. While the route fails, props.value (the shadow from Gradio's slower
+// event path) is shown instead. props.brush: the pen's width on the props.side px pad.
 const padId = props.pad;
 const side = props.side || 512;
-window.s2aOverlay = window.s2aOverlay || { strokeEnd: {}, latency: {} };
+const route = props.route || "";
+const readSide = props.read_side || 128;
+window.s2aOverlay = window.s2aOverlay || { strokeEnd: {}, latency: {}, phases: {} };
 const timing = window.s2aOverlay;
 timing.latency[padId] = timing.latency[padId] || [];
+// Per shadow shown after a stroke, ms after the stroke ended: pad read, route answered,
+// image shown (where the time goes).
+timing.phases[padId] = timing.phases[padId] || [];
+let phase = {};
 
 if (!document.getElementById("s2a-overlay-style")) {
   const style = document.createElement("style");
@@ -40,19 +54,234 @@ window.addEventListener("wheel", (event) => {
     event.stopPropagation();
   }
 }, { capture: true });
+function control(id) { // a checkbox, or a slider's range (k, strength)
+  return document.querySelector("#" + id + " input[type=range]") ||
+    document.querySelector("#" + id + " input");
+}
+function shadowOn() {
+  const box = control("show-shadow");
+  return !box || box.checked;
+}
+function zoomOf(pad) {
+  const zoomText = pad.querySelector(".zoom-number span");
+  return (zoomText && parseFloat(zoomText.textContent) / 100) || 1;
+}
+function inPad(event, inside) {
+  return !!(event.target.closest && event.target.closest("#" + padId + (inside || "")));
+}
+
+// The pad as this page last knew it, readSide px grey: the last read of the pad itself
+// plus the brush strokes drawn since, replayed from the pointer. Reading the pad's WebGL
+// canvas back waits for a frame and, with software rendering, costs a third of a second;
+// the copy is ready the moment a stroke ends. What the copy cannot follow (the eraser,
+// undo, clear, a sketch loaded into the pad, another brush size) makes the next shadow
+// read the pad itself; so does a copy older than TRUST_MS when the pad's value changes.
+const TRUST_MS = 10000;
+const copy = document.createElement("canvas");
+copy.width = copy.height = readSide;
+const pen = copy.getContext("2d", { willReadFrequently: true });
+pen.fillStyle = "#fff";
+pen.fillRect(0, 0, readSide, readSide);
+let trusted = true; // the pad starts blank, like the copy
+let readAt = performance.now();
+let foreignAt = -Infinity; // a click outside the pad (an example, an upload, the history)
+let erasing = false;
+let last = null; // the stroke being drawn: its last point, in copy px
+
+function copyPoint(event) {
+  const pad = document.getElementById(padId);
+  const canvas = pad && pad.querySelector(".pixi-target canvas");
+  if (!canvas) return null;
+  const box = canvas.getBoundingClientRect(), shown = side * zoomOf(pad);
+  const scale = readSide / shown;
+  return [(event.clientX - box.left - (box.width - shown) / 2) * scale,
+          (event.clientY - box.top - (box.height - shown) / 2) * scale];
+}
+function penTo(point) {
+  pen.strokeStyle = "#000";
+  pen.lineCap = pen.lineJoin = "round";
+  pen.lineWidth = Math.max(1, ((props.brush || 6) * readSide) / side);
+  pen.beginPath();
+  pen.moveTo(last[0], last[1]);
+  pen.lineTo(point[0], point[1]);
+  pen.stroke();
+  last = point;
+}
+
+if (route) {
+  window.addEventListener("pointerdown", (event) => {
+    if (event.button !== 0 || !inPad(event, " .pixi-target")) return;
+    if (erasing) { trusted = false; return; }
+    last = copyPoint(event);
+    if (last) penTo(last);
+  }, { capture: true });
+  window.addEventListener("pointermove", (event) => {
+    if (!last) return;
+    const points = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+    for (const point of points.length ? points : [event]) {
+      const at = copyPoint(point);
+      if (at) penTo(at);
+    }
+  }, { capture: true });
+  window.addEventListener("click", (event) => {
+    if (!inPad(event)) { foreignAt = performance.now(); return; }
+    const button = event.target.closest("button");
+    const label = button && button.getAttribute("aria-label");
+    if (label === "Erase") erasing = true;
+    else if (label === "Brush") erasing = false;
+    else if (label === "Undo" || label === "Redo" || label === "Clear canvas") {
+      trusted = false;
+      requestAnimationFrame(() => refreshSoon()); // after the pad redraws
+    }
+  }, { capture: true });
+  window.addEventListener("keyup", (event) => {
+    if (inPad(event)) { trusted = false; refreshSoon(); }
+  }, { capture: true });
+  document.addEventListener("change", (event) => {
+    if (event.target.closest && event.target.closest("#show-shadow, #k")) refreshSoon();
+  }, true);
+  document.addEventListener("input", (event) => {
+    if (event.target.closest && event.target.closest("#shadow-opacity")) place();
+  }, true);
+  window.addEventListener("s2a-shadow-selection", () => refreshSoon());
+}
 // When a stroke ends (the shadow's latency is measured from here).
 window.addEventListener("pointerup", (event) => {
-  if (event.target.closest && event.target.closest("#" + padId)) {
+  const stroke = last !== null;
+  if (stroke) {
+    const at = copyPoint(event);
+    if (at) penTo(at);
+    last = null;
+  }
+  if (stroke || inPad(event)) {
     timing.strokeEnd[padId] = performance.now();
+    phase = {};
+    refreshSoon();
   }
 }, { capture: true });
 
-let overlay = null;
-function place() {
+// The route's latest shadow (a blob: URL, "" for none), or null while the route is not
+// answering (then props.value is shown).
+let fetched = null;
+let sequence = 0;
+let inFlight = null;
+let soon = false;
+const reader = document.createElement("canvas");
+reader.width = reader.height = readSide;
+const readerContext = reader.getContext("2d", { willReadFrequently: true });
+
+function refreshSoon() {
+  if (!route) return;
+  if (trusted) return refresh(0); // the copy: at once
+  if (soon) return;
+  soon = true;
+  // The pad's canvas is WebGL without a kept drawing buffer: it reads back only in the
+  // frame it was drawn in, so read it in an animation frame (after the editor's).
+  requestAnimationFrame(() => { soon = false; refresh(0); });
+}
+
+// Reads the pad's paper into the copy; false when it cannot be read this frame.
+function readPad() {
   const pad = document.getElementById(padId);
   const canvas = pad && pad.querySelector(".pixi-target canvas");
-  const url = props.value || "";
-  if (!canvas || !url || !canvas.clientWidth) {
+  if (!canvas || !canvas.width || !canvas.clientWidth) return false;
+  const size = side * zoomOf(pad) * (canvas.width / canvas.clientWidth);
+  readerContext.clearRect(0, 0, readSide, readSide);
+  readerContext.imageSmoothingQuality = "high";
+  readerContext.drawImage(canvas, (canvas.width - size) / 2, (canvas.height - size) / 2,
+                          size, size, 0, 0, readSide, readSide);
+  const rgba = readerContext.getImageData(0, 0, readSide, readSide).data;
+  let shown = false, cleared = true;
+  for (let i = 0; i < rgba.length; i += 4) {
+    if (rgba[i + 3]) shown = true;
+    if (rgba[i] || rgba[i + 1] || rgba[i + 2] || rgba[i + 3] !== 255) cleared = false;
+  }
+  if (!shown || cleared) return false;
+  pen.fillStyle = "#fff";
+  pen.fillRect(0, 0, readSide, readSide);
+  pen.drawImage(reader, 0, 0); // over white paper
+  trusted = true;
+  readAt = performance.now();
+  return true;
+}
+
+// The copy as readSide x readSide grey bytes (255 paper), or null when nothing is drawn.
+function copyGrey() {
+  const rgba = pen.getImageData(0, 0, readSide, readSide).data;
+  const grey = new Uint8Array(readSide * readSide);
+  let ink = 0;
+  for (let i = 0, j = 0; j < grey.length; i += 4, j++) {
+    grey[j] = Math.round((rgba[i] * 299 + rgba[i + 1] * 587 + rgba[i + 2] * 114) / 1000);
+    if (grey[j] < 128) ink++;
+  }
+  return ink ? grey : null;
+}
+
+function show(url) { // a blob: URL of the route's PNG, "" for none, null: use props.value
+  if (fetched && fetched !== url) URL.revokeObjectURL(fetched);
+  fetched = url;
+  place();
+}
+
+function refresh(tries) {
+  const id = ++sequence;
+  if (inFlight) inFlight.abort();
+  inFlight = null;
+  if (!shadowOn()) return show("");
+  if (!trusted && !readPad()) {
+    // The editor draws only while something changes on the pad; until it does (the next
+    // stroke), show the event path's shadow.
+    if (tries < 10) requestAnimationFrame(() => { if (id === sequence) refresh(tries + 1); });
+    else show(null);
+    return;
+  }
+  const grey = copyGrey();
+  if (grey === null) return show("");
+  phase.read = performance.now();
+  const [include, exclude] = (window.s2aShadowSelection || ";").split(";");
+  const k = (control("k") || {}).value || "10";
+  const query = new URLSearchParams({ side: readSide, k: k, include: include || "",
+                                      exclude: exclude || "" });
+  const root = ((window.gradio_config && window.gradio_config.root) || "").replace(/\/$/, "");
+  const controller = new AbortController();
+  inFlight = controller;
+  fetch(root + "/" + route + "?" + query, {
+    method: "POST", body: grey, signal: controller.signal,
+    headers: { "Content-Type": "application/octet-stream" },
+  }).then(async (response) => {
+    if (id !== sequence) return;
+    if (response.status === 204) return show("");
+    if (!response.ok) {
+      console.warn("Shadow route:", response.status, await response.text());
+      return show(null);
+    }
+    const blob = await response.blob();
+    if (id !== sequence) return;
+    phase.answered = performance.now();
+    show(URL.createObjectURL(blob));
+  }).catch((error) => {
+    if (error.name !== "AbortError" && id === sequence) show(null);
+  }).finally(() => {
+    if (inFlight === controller) inFlight = null;
+  });
+}
+
+let overlay = null;
+let settings = null; // the Shadow box and k last seen: a change asks the route again
+function place() {
+  if (route) {
+    const now = shadowOn() + " " + (control("k") || {}).value;
+    if (settings !== null && now !== settings) {
+      settings = now;
+      return refreshSoon(); // shows, and places, the answer
+    }
+    settings = now;
+  }
+  const pad = document.getElementById(padId);
+  const canvas = pad && pad.querySelector(".pixi-target canvas");
+  const fast = route && fetched !== null;
+  const url = (fast ? fetched : props.value) || "";
+  if (!canvas || !url || !canvas.clientWidth || (route && !shadowOn())) {
     if (overlay) overlay.style.display = "none";
     return;
   }
@@ -63,23 +292,42 @@ function place() {
     overlay.dataset.pad = padId;
     overlay.alt = "";
     overlay.addEventListener("load", () => {
-      const end = timing.strokeEnd[padId];
-      if (end !== undefined) timing.latency[padId].push(performance.now() - end);
-      timing.strokeEnd[padId] = undefined;
+      // Painted in this frame: time it.
+      requestAnimationFrame(() => {
+        const end = timing.strokeEnd[padId];
+        if (end !== undefined) {
+          const now = performance.now();
+          timing.latency[padId].push(now - end);
+          timing.phases[padId].push([phase.read, phase.answered, now].map(
+            (t) => (t === undefined ? null : Math.round(t - end))));
+        }
+        timing.strokeEnd[padId] = undefined;
+      });
     });
     if (getComputedStyle(box).position === "static") box.style.position = "relative";
     box.appendChild(overlay);
   }
   if (overlay.getAttribute("src") !== url) overlay.setAttribute("src", url);
-  const zoomText = pad.querySelector(".zoom-number span");
-  const zoom = (zoomText && parseFloat(zoomText.textContent) / 100) || 1;
-  const size = side * zoom;
+  // The route's shadow comes at full strength; the slider sets how much of it shows.
+  const strength = fast && control("shadow-opacity");
+  overlay.style.opacity = strength ? String(parseFloat(strength.value) || 0) : "1";
+  const size = side * zoomOf(pad);
   overlay.style.width = size + "px";
   overlay.style.height = size + "px";
   overlay.style.left = canvas.offsetLeft + (canvas.clientWidth - size) / 2 + "px";
   overlay.style.top = canvas.offsetTop + (canvas.clientHeight - size) / 2 + "px";
   overlay.style.display = "block";
 }
-watch("value", place);
+// A new value from the event path: shown while the route fails. The pad changed (a
+// stroke, or an example, an upload, the history): unless the copy is surely right, read
+// the pad and ask the route again.
+watch("value", () => {
+  place();
+  const now = performance.now();
+  if (route && last === null && (!trusted || now - foreignAt < 60000 || now - readAt > TRUST_MS)) {
+    trusted = false;
+    refreshSoon();
+  }
+});
 setInterval(place, 200); // pads mount late (a tab opened) and resize with the window
 place();

@@ -6,10 +6,14 @@ decoder's view of the projected latent (refine 1, the plain projection, with the
 pinned and dropped neighbours). People trace along it and their drawings get better.
 
 The shadow is never part of the sketch: the app does not put it into the drawing pad at
-all. It is sent to the browser as a small PNG data URL and drawn by `OVERLAY_JS` as an
-image laid over the pad with `mix-blend-mode: multiply`: white leaves the paper as it is
-and black strokes stay black, so the light lines look as if they were under the strokes,
-and nothing the user draws meanwhile can be overwritten. The same overlay shows the
+all. When a stroke ends, the browser (`OVERLAY_JS`) reads the pad as it shows it, shrunk
+to a small grey square, and posts those bytes straight to the app's shadow route (not
+through Gradio's editor upload and event queue, which take seconds): `shadow_png` turns
+them into a small PNG, which the browser lays over the pad with `mix-blend-mode:
+multiply`: white leaves the paper as it is and black strokes stay black, so the light
+lines look as if they were under the strokes, and nothing the user draws meanwhile can be
+overwritten. The strength slider only sets that image's CSS opacity, which over a
+multiply blend is the same as `shadow_layer(..., opacity)`. The same overlay shows the
 sketch faintly over the hint pad. Nothing here imports Gradio.
 """
 
@@ -24,7 +28,8 @@ import torch
 from PIL import Image
 
 from s2a.editor import faint_sketch
-from s2a.pipeline import Sketch2Anime, check_arguments
+from s2a.pipeline import MAX_K, Sketch2Anime, check_arguments
+from s2a.sketch import EMPTY_SKETCH_MESSAGE
 
 # Shadow lines at full strength: a light blue, apart from the black pen.
 SHADOW_COLOUR = (60, 120, 230)
@@ -33,6 +38,20 @@ DEFAULT_OPACITY = 0.6
 HAZE = 0.12
 # The browser side: lays a data-URL image over a drawing pad (see the module docstring).
 OVERLAY_JS = (Path(__file__).with_name("overlay.js")).read_text()
+# The pins and drops ("3,17;5") the shadow requests send, from a hidden gr.HTML's value.
+SELECTION_JS = """
+const publish = () => {
+  window.s2aShadowSelection = props.value || "";
+  window.dispatchEvent(new Event("s2a-shadow-selection"));
+};
+watch("value", publish);
+publish();
+"""
+# The pad read the shadow route takes: a square of MIN_SIDE..MAX_SIDE px (the pad's own
+# 512 px at most), one byte per pixel, at most this many pinned or dropped neighbours.
+MIN_SIDE, MAX_SIDE = 16, 512
+MAX_BODY_BYTES = MAX_SIDE * MAX_SIDE
+MAX_SELECTED = 64
 
 
 def projection_shadow(pipe: Sketch2Anime, sketch, k: int = 10, include=(), exclude=()
@@ -80,3 +99,56 @@ def data_url(image: Image.Image) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=False, compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def read_side(resolution: int) -> int:
+    """The side of the pad read the browser posts for a model of `resolution` px: twice
+    the model's side (thin pen lines survive the browser's shrinking), within bounds."""
+    return max(MIN_SIDE, min(MAX_SIDE, 2 * int(resolution)))
+
+
+def pad_read(body: bytes, side) -> Image.Image:
+    """What the browser posts, `side` x `side` grey bytes row by row (255 paper, 0 ink),
+    as an "L" image. Raises ValueError when the size or the byte count is wrong."""
+    side = _whole(side, "The side", MIN_SIDE, MAX_SIDE)
+    if not isinstance(body, bytes | bytearray) or len(body) != side * side:
+        got = len(body) if isinstance(body, bytes | bytearray) else type(body).__name__
+        raise ValueError(f"The pad read must be {side} x {side} = {side * side} grey bytes, "
+                         f"got {got}.")
+    return Image.frombytes("L", (side, side), bytes(body))
+
+
+def indices(text, what: str) -> tuple[int, ...]:
+    """A comma-separated list of bank indices ("" for none), e.g. "3,17"."""
+    parts = [part.strip() for part in str(text or "").split(",") if part.strip()]
+    if len(parts) > MAX_SELECTED:
+        raise ValueError(f"At most {MAX_SELECTED} {what} neighbours, got {len(parts)}.")
+    return tuple(_whole(part, f"A {what} neighbour", 0, 2**31 - 1) for part in parts)
+
+
+def shadow_png(pipe: Sketch2Anime, body: bytes, side, k, include="", exclude="") -> bytes | None:
+    """The shadow route's work: the posted pad read (`pad_read`), k and the pinned /
+    dropped bank indices (comma-separated) -> the shadow at full strength as PNG bytes,
+    or None on an empty pad. Raises ValueError, with a sentence, on bad input."""
+    sketch = pad_read(body, side)
+    k = _whole(k, "k (neighbours)", 1, MAX_K)
+    try:
+        projected = projection_shadow(pipe, sketch, k, indices(include, "pinned"),
+                                      indices(exclude, "dropped"))
+    except ValueError as error:
+        if str(error) == EMPTY_SKETCH_MESSAGE:
+            return None
+        raise
+    buffer = io.BytesIO()
+    shadow_layer(projected, 1.0).save(buffer, format="PNG", optimize=False, compress_level=1)
+    return buffer.getvalue()
+
+
+def _whole(value, what: str, low: int, high: int) -> int:
+    """`value` (an int or its decimal text) as an int in [low, high], or ValueError."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not (isinstance(value, int) or text.isdecimal()) \
+            or len(text) > 12 or not low <= int(text) <= high:
+        raise ValueError(f"{what} must be a whole number from {low} to "
+                         f"{high}, got {text[:20]!r}.")
+    return int(text)

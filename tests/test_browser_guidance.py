@@ -1,9 +1,11 @@
 """Help while drawing, in a real browser (Playwright + Debian's chromium, like test_browser).
 
-Draw -> the shadow appears under the strokes and the strokes survive; the shadow is not
-part of the sketch the server gets; toggle it off -> gone; drop a neighbour -> it is not
-in the next neighbour set; restore from the history -> the same settings and the same
-face. Writes test-artifacts/guidance.png (the pad with the shadow).
+Draw -> the shadow appears under the strokes (fetched by the page from the shadow route,
+not through Gradio's event queue) and the strokes survive; the strength slider sets how
+strong it shows; the shadow is not part of the sketch the server gets; toggle it off ->
+gone; clear the pad -> no shadow; drop a neighbour -> it is not in the next neighbour set;
+restore from the history -> the same settings and the same face. Writes
+test-artifacts/guidance.png (the pad with the shadow).
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ OVERLAY_SRC = """(pad) => {
   const o = document.querySelector(`.s2a-overlay[data-pad="${pad}"]`);
   return o && o.style.display === 'block' && o.complete && o.naturalWidth > 0
     ? o.getAttribute('src') : null; }"""
+# The overlay's CSS opacity (the strength slider), or null.
+OPACITY = """(pad) => {
+  const o = document.querySelector(`.s2a-overlay[data-pad="${pad}"]`);
+  return o ? o.style.opacity : null; }"""
 # The pad's paper in page coordinates: CANVAS px at the toolbar's zoom, centred.
 PAPER = """(pad) => {
   const el = document.getElementById(pad), c = el.querySelector('.pixi-target canvas');
@@ -59,7 +65,17 @@ def new_overlay(page, pad: str, old):
         page.evaluate(OVERLAY_SRC, pad)), f"a new overlay on {pad}", page=page)
 
 
-def decoded(data_url: str) -> np.ndarray:
+# The image an overlay shows (a blob: or data: URL), at its own size, as a PNG data URL.
+AS_DATA_URL = """(pad) => {
+  const o = document.querySelector(`.s2a-overlay[data-pad="${pad}"]`);
+  const c = document.createElement('canvas');
+  c.width = o.naturalWidth; c.height = o.naturalHeight;
+  c.getContext('2d').drawImage(o, 0, 0);
+  return c.toDataURL('image/png'); }"""
+
+
+def decoded(page, pad: str) -> np.ndarray:
+    data_url = page.evaluate(AS_DATA_URL, pad)
     raw = base64.b64decode(data_url.split(",", 1)[1])
     return np.asarray(Image.open(io.BytesIO(raw)).convert("RGB")).astype(int)
 
@@ -116,18 +132,19 @@ def test_shadow_pins_and_history_in_a_browser(tiny_weights):
             assert page.evaluate(OVERLAY_SRC, "sketch-pad") is None  # empty pad: no shadow
             # Gradio's editor loads its paper and layer after the canvas shows, and a stroke
             # drawn before they are in can be replaced by them (so on the commit before
-            # this issue too). A first stroke, and its shadow, say the pad is ready.
+            # this issue too). A first stroke that reaches the server (the faint sketch
+            # over the hint pad) says the pad is ready; it has its shadow by then.
             paper = page.evaluate(PAPER, "sketch-pad")
             for attempt in range(6):
                 y = paper["y"] + 20 + 12 * attempt
                 stroke(page, [(paper["x"] + 20, y), (paper["x"] + 60, y + 2)])
-                deadline = time.monotonic() + 8
-                while not page.evaluate(OVERLAY_SRC, "sketch-pad") and time.monotonic() < deadline:
+                deadline = time.monotonic() + 15
+                while not page.evaluate(OVERLAY_SRC, "hint-pad") and time.monotonic() < deadline:
                     page.wait_for_timeout(100)
-                ready = page.evaluate(OVERLAY_SRC, "sketch-pad")
-                if ready:
+                if page.evaluate(OVERLAY_SRC, "hint-pad"):
                     break
-            assert ready, "no shadow after 6 strokes"
+            ready = wait_until(lambda: page.evaluate(OVERLAY_SRC, "sketch-pad"),
+                               "the first shadow", page=page)
             phase(f"pad ready after {attempt + 1} probe stroke(s)")
 
             # Draw: the shadow appears under the strokes; strokes drawn while it is being
@@ -147,12 +164,25 @@ def test_shadow_pins_and_history_in_a_browser(tiny_weights):
             middle = pixels[int(paper["y"] - box["y"] + paper["side"] * 0.9),
                             int(paper["x"] - box["x"] + paper["side"] * 0.5)]
             assert middle[2] - middle[0] > 10, f"no shadow under the strokes: {middle}"
-            assert decoded(shadow)[..., 2].mean() > decoded(shadow)[..., 0].mean()
+            # The page fetched it from the shadow route itself, within a second or so.
+            assert shadow.startswith("blob:"), shadow[:40]
+            assert page.evaluate("() => window.s2aOverlay.phases['sketch-pad'].length") >= 1
+            lines_rgb = decoded(page, "sketch-pad")
+            assert lines_rgb[..., 2].mean() > lines_rgb[..., 0].mean()
             pad.screenshot(path=str(ARTIFACTS / "guidance.png"))
+            # The strength slider: a weaker shadow at once, no new request needed.
+            page.locator("#shadow-opacity input[type=range]").fill("0.2")
+            wait_until(lambda: page.evaluate(OPACITY, "sketch-pad") == "0.2",
+                       "the weaker shadow", page=page)
+            weak = element_pixels(pad).astype(int)[
+                int(paper["y"] - box["y"] + paper["side"] * 0.9),
+                int(paper["x"] - box["x"] + paper["side"] * 0.5)]
+            assert weak[2] - weak[0] < middle[2] - middle[0], (weak, middle)
             # What the server got as the sketch (shown faintly over the hint pad) has the
             # strokes but no shadow: its paper is white.
-            faint = decoded(wait_until(lambda: page.evaluate(OVERLAY_SRC, "hint-pad"),
-                                       "the faint sketch", page=page))
+            wait_until(lambda: page.evaluate(OVERLAY_SRC, "hint-pad"), "the faint sketch",
+                       page=page)
+            faint = decoded(page, "hint-pad")
             assert np.median(faint) == 255 and faint.min() < 200
 
             phase("shadow checked")
@@ -194,5 +224,14 @@ def test_shadow_pins_and_history_in_a_browser(tiny_weights):
             assert captions(page, "neighbors-output") == shown
             assert "No neighbours pinned or dropped" in page.locator("#selection").inner_text()
             phase("history checked")
+
+            # Shadow back on, then clear the pad: an empty pad has no shadow.
+            page.locator("#show-shadow input").click()
+            wait_until(lambda: page.evaluate(OVERLAY_SRC, "sketch-pad"), "the shadow back",
+                       page=page)
+            pad.get_by_role("button", name="Clear canvas").click()
+            wait_until(lambda: page.evaluate(OVERLAY_SRC, "sketch-pad") is None,
+                       "no shadow on the cleared pad", page=page)
+            phase("clear checked")
         finally:
             browser.close()

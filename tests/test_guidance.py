@@ -287,6 +287,8 @@ def test_picture_lines_are_smooth_at_the_pads_scale():
 def test_shadow_bench_report(tiny_weights, capsys):
     report = bench.shadow_bench(tiny_weights, calls=3, warmup=1)
     assert 0 < report["guides"]["p50_ms"] <= report["guides"]["p95_ms"]
+    assert 0 < report["route"]["p50_ms"] <= report["route"]["p95_ms"]
+    assert report["route_png_bytes"] > 0
     assert report["shadow_png_bytes"] > 0 and report["faint_png_bytes"] > 0
     assert bench.main(["--weights", tiny_weights, "--shadow", "--calls", "2", "--warmup",
                        "0"]) == 0

@@ -4,8 +4,9 @@
     python -m tools.bench --weights DIR --calls 500 --json
     python -m tools.bench --bank-size 10000,100000   # flat vs HNSW vs IVF on synthetic latents
     python -m tools.bench --shadow             # the shadow after a stroke, server side
-    python -m tools.bench --browser            # in chromium: shadow latency, 50 quick
-                                               # strokes, hint tab opening
+    python -m tools.bench --browser            # in chromium: shadow latency (stroke end ->
+                                               # shadow shown, via the shadow route), 50
+                                               # quick strokes, hint tab opening
 
 The steps (`s2a.pipeline.STEPS`) are timed inside the pipeline's own `__call__`
 (`Sketch2Anime.record_step_times`), so the bench times exactly the code users run. Input: a
@@ -204,25 +205,45 @@ def stroke_payload(sketch) -> dict:
     return {"background": paper, "layers": [layer], "composite": composite}
 
 
+def pad_read(sketch, side: int) -> bytes:
+    """What the browser posts to the shadow route: the pad shrunk to side x side grey bytes."""
+    from PIL import Image
+
+    from s2a.editor import CANVAS
+
+    return sketch.convert("L").resize((CANVAS, CANVAS)).resize((side, side), Image.BOX).tobytes()
+
+
 def shadow_bench(weights: str | None = None, calls: int = 100, warmup: int = 10) -> dict:
-    """The server's part of the shadow after a stroke: the app's `guides` handler from the
-    pad's payload to the two overlay data URLs (shadow and faint sketch), p50 / p95."""
+    """The server's part of the shadow after a stroke, p50 / p95: `route`, the shadow
+    route's work (the pad read the browser posts -> the shadow PNG; the route the browser
+    uses), and `guides`, the event path's handler (the pad's payload -> the shadow and
+    faint-sketch data URLs; the fallback, and the faint sketch over the hint pad)."""
     import app
     from s2a.pipeline import Sketch2Anime
     from s2a.serving import use_one_search_thread
+    from s2a.shadow import read_side
 
     use_one_search_thread()
     pipe = Sketch2Anime.from_pretrained(weights)
     handlers = app.Handlers(pipe)
-    payload = stroke_payload(example_input()[0])
-    times = []
+    sketch = example_input()[0]
+    payload = stroke_payload(sketch)
+    side = read_side(pipe.resolution)  # what the app's browser side posts
+    params = {"side": side, "k": 10}
+    body = pad_read(sketch, side)
+    route, guides = [], []
     for i in range(warmup + calls):
         start = time.perf_counter()
+        png = handlers.shadow(body, params)
+        middle = time.perf_counter()
         shadow, faint = handlers.guides(True, 0.6, payload, 10)
         if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return {"weights": str(weights or "bundled"), "calls": calls,
-            "guides": percentiles(times), "shadow_png_bytes": len(shadow),
+            route.append(middle - start)
+            guides.append(time.perf_counter() - middle)
+    return {"weights": str(weights or "bundled"), "calls": calls, "pad_read_side": side,
+            "route": percentiles(route), "route_png_bytes": len(png or b""),
+            "guides": percentiles(guides), "shadow_png_bytes": len(shadow),
             "faint_png_bytes": len(faint)}
 
 
@@ -286,7 +307,8 @@ def _inked(grey: np.ndarray, origin: tuple[float, float], points, scale: float =
 def browser_bench(weights: str | None = None, strokes: int = 15, quick: int = 50,
                   tab_opens: int = 5) -> dict:
     """In headless chromium against `python app.py`: the shadow's latency (pointer up ->
-    new shadow shown, measured in the page) over `strokes` strokes drawn one at a time;
+    new shadow shown, measured in the page; the browser reads the pad and asks the shadow
+    route) over `strokes` strokes drawn one at a time;
     `quick` strokes drawn as fast as the browser takes them, with Live and the shadow on,
     then counted on the pad and in the sketch the server got (the faint overlay); and
     the hint tab's click -> ready to paint (pad shown with the faint sketch)."""
@@ -320,10 +342,20 @@ def browser_bench(weights: str | None = None, strokes: int = 15, quick: int = 50
                 waited.append(_wait(page, lambda o=old: page.evaluate(_OVERLAY_SRC, "sketch-pad")
                                     not in (None, o), 30.0))
             latency = page.evaluate("() => window.s2aOverlay.latency['sketch-pad']") or [0.0]
+            # Where the time went (ms after the stroke ended, medians): the pad read in the
+            # page, the shadow route's answer, the image shown.
+            phases = np.asarray(page.evaluate("() => window.s2aOverlay.phases['sketch-pad']")
+                                or [[None] * 3], dtype=np.float64)  # (shadows, 3)
             report["shadow_latency"] = {**percentiles(np.asarray(latency) / 1e3),
                                         "strokes": strokes, "shadows": len(latency),
                                         "no_shadow_within_30_s": waited.count(None),
-                                        "latencies_ms": [round(v) for v in latency]}
+                                        "latencies_ms": [round(v) for v in latency],
+                                        "median_ms_after_stroke_end": {
+                                            name: None if np.isnan(column).all()
+                                            else float(np.nanmedian(column))
+                                            for name, column in zip(
+                                                ("pad_read", "route_answered", "shown"),
+                                                phases.T)}}
             print(json.dumps(report["shadow_latency"]), file=sys.stderr)
             # 2. The hint tab, opened and closed a few times.
             opens = []
