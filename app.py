@@ -77,6 +77,17 @@ SHADOW_ROUTE = "/s2a/shadow"  # POST: the pad read -> the shadow PNG (shadow_rou
 SHADOWS_AT_ONCE = 2  # shadow requests computed at once; more wait their turn
 
 
+def received_and_projected(received: Image.Image, projected: Image.Image) -> Image.Image:
+    """What the model received (the drawing framed and resized) beside the projected
+    sketch, one (2 x SKETCH_DISPLAY, SKETCH_DISPLAY) grey image: a zoomed or cleaned-up
+    drawing is visible to the user, not hidden in preprocessing."""
+    panel = Image.new("L", (2 * SKETCH_DISPLAY, SKETCH_DISPLAY), 255)
+    for slot, image in enumerate((received, projected)):
+        panel.paste(image.convert("L").resize((SKETCH_DISPLAY, SKETCH_DISPLAY), Image.LANCZOS),
+                    (slot * SKETCH_DISPLAY, 0))
+    return panel
+
+
 class Handlers:
     """The app's callbacks around one loaded pipeline (plain methods, easy to test)."""
 
@@ -104,9 +115,9 @@ class Handlers:
                            include=selection.include, exclude=selection.exclude)
         side = self.pipe.output_resolution
         face = result.image if upscale else result.image.resize((side, side), Image.LANCZOS)
-        projected = result.projected_sketch.resize((SKETCH_DISPLAY, SKETCH_DISPLAY),
-                                                   Image.LANCZOS)
-        report = format_hint_report(check_hints(result.image, hints, sketch.size))
+        projected = received_and_projected(result.normalized_sketch, result.projected_sketch)
+        report = format_hint_report(check_hints(result.image, hints, sketch.size,
+                                                frame=result.frame))
         return (face, projected, self.neighbor_gallery(result.neighbors), report,
                 self.downloads.save_png(face), [index for index, _ in result.neighbors]
                 ), result.neighbors
@@ -428,7 +439,7 @@ def build_demo(pipe: Sketch2Anime, handlers: Handlers | None = None) -> gr.Block
                                 elem_id="face-output", height=400, interactive=False,
                                 buttons=["download", "fullscreen"])
                 with gr.Row(equal_height=True):
-                    projected = gr.Image(label="Projected sketch", type="pil",
+                    projected = gr.Image(label="Model input | projected sketch", type="pil",
                                          format="png", height=170, interactive=False,
                                          buttons=[], scale=1, min_width=120,
                                          elem_id="projected-output")

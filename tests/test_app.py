@@ -120,7 +120,7 @@ def test_generate_from_editor_payloads(handlers):
         sketch_payload(), hint_payload(), 1.0, 10.0, 0.0  # sliders may send floats
     )
     assert face.mode == "RGB" and face.size == (FACE_SIDE, FACE_SIDE)
-    assert projected.size == (app.SKETCH_DISPLAY, app.SKETCH_DISPLAY)
+    assert projected.size == (2 * app.SKETCH_DISPLAY, app.SKETCH_DISPLAY)
     assert len(gallery) == 10
     image, caption = gallery[0]
     assert image.size == (app.NEIGHBOR_DISPLAY, app.NEIGHBOR_DISPLAY)
@@ -280,6 +280,20 @@ def test_hint_report_on_a_known_case():
     assert "`#28c83c`" in report and "not followed" in report
     assert "no colour hints" in hint_report.format_hint_report([])
     assert hint_report.check_hints(Image.fromarray(image), None) == []
+
+
+def test_the_model_input_is_shown_beside_the_projected_sketch(handlers):
+    # A face drawn small in the middle of a big pad is framed before the model sees it;
+    # the left half of the panel shows that zoomed drawing, not the pad as drawn.
+    pad = Image.new("L", (512, 512), 255)
+    pad.paste(face_sketch(160), (176, 176))
+    (_, panel, *_), _ = handlers.run(pad, None, 1.0, 5, 0, upscale=False)
+    side = app.SKETCH_DISPLAY
+    assert panel.size == (2 * side, side)
+    received = np.asarray(panel)[:, :side] < 128
+    columns = np.nonzero(received.any(axis=0))[0]
+    drawn_width = 160 * side / 512  # the face's width on the panel without framing
+    assert columns[-1] - columns[0] > 2 * drawn_width
 
 
 def test_hint_report_pads_like_a_non_square_sketch():

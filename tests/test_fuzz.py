@@ -292,7 +292,7 @@ def check_generated(outputs, k_max: int = MAX_K) -> None:
     assert isinstance(face, Image.Image) and face.mode == "RGB"
     assert face.width == face.height >= MIN_FACE_DISPLAY, face.size
     assert isinstance(projected, Image.Image)
-    assert projected.size == (app.SKETCH_DISPLAY,) * 2
+    assert projected.size == (2 * app.SKETCH_DISPLAY, app.SKETCH_DISPLAY)
     assert 1 <= len(gallery) <= k_max
     for image, caption in gallery:
         assert image.size == (app.NEIGHBOR_DISPLAY,) * 2
