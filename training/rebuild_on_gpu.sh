@@ -1,76 +1,186 @@
 #!/usr/bin/env bash
-# Retrain the three networks on one GPU inside a fixed wall-clock budget.
+# Retrain every network of the v1 chain on one GPU inside fixed wall-clock budgets.
 #
-#   bash training/rebuild_on_gpu.sh PACK OUT [AE_MIN G_MIN BASELINE_MIN]
+#   bash training/rebuild_on_gpu.sh PACK OUT [AE_MIN CE_MIN G_MIN]
 #
-# PACK comes from `python -m training.pack_data pack`; OUT receives each model as
-# config.json + fp16 model.safetensors (<16 MiB a file, what a lent GPU machine sends
-# back) and logs.tar.gz (run configs, metrics, sample grids, logs). The autoencoder
-# trains first and the generator after it (it needs the encoder); the SimpleGAN baseline
-# trains beside them on the same GPU for as long as the two together, so both systems
-# get the same minutes. The bank, export and evaluation run afterwards on any machine
-# (see weights/README.md).
+# PACK comes from `python -m training.pack_data pack`. The chain, in dependency order (what
+# shares a line shares the GPU at the same time):
+#   1. [AE_MIN]  stage-1 autoencoder            | plain SimpleGAN baseline (AE_MIN)
+#   2. [CE_MIN]  completing encoder (teacher 1) | bank (encoded with 1, not the completing
+#                                               |   one; needs faiss) | v1 baseline fine-tune
+#   3. [G_MIN]   spatial generator: completing encoder, synthesis from the plain baseline,
+#                half of each batch from projected latents | (fine-tune, CE_MIN + G_MIN)
+# so the baseline gets as many minutes as the whole method (AE_MIN + CE_MIN + G_MIN).
+# Without an importable faiss there is no bank: the generator then trains without
+# --projected-share, and the note in OUT's logs says so (fine-tune it on a bank later).
+#
+# OUT receives one uncompressed tar per model (autoencoder, completing, baseline_plain,
+# baseline, generator: NAME/config.json + fp16 NAME/model.safetensors), bank.tar and
+# logs.tar.gz (configs, metrics, sample grids, logs): at most 7 files of <16 MiB each, what a
+# lent GPU machine sends back. Unpack with `for t in OUT/*.tar; do tar -xf "$t" -C DIR; done`,
+# then export (and rebuild the bank from the original data) on any machine; see README.md.
+#
+# Environment: S2A_DATA (unpacked data), S2A_RUNS (run folders), S2A_DEVICE (cuda; cpu for a
+# quick local rehearsal), S2A_WORKERS (DataLoader workers of every stage; default sized
+# for 16 cores), PYTHON.
 set -uo pipefail
 
-PACK=${1:?usage: rebuild_on_gpu.sh PACK OUT [AE_MIN G_MIN BASELINE_MIN]}
-OUT=${2:?usage: rebuild_on_gpu.sh PACK OUT [AE_MIN G_MIN BASELINE_MIN]}
+USAGE="usage: rebuild_on_gpu.sh PACK OUT [AE_MIN CE_MIN G_MIN]"
+PACK=${1:?$USAGE}
+OUT=${2:?$USAGE}
 AE_MIN=${3:-2.5}
-G_MIN=${4:-4.5}
-BASELINE_MIN=${5:-$(${PYTHON:-python3} -c "print($AE_MIN + $G_MIN)")}
+CE_MIN=${4:-2}
+G_MIN=${5:-5}
 DATA=${S2A_DATA:-/tmp/s2a-data}
 RUNS=${S2A_RUNS:-/tmp/s2a-runs}
 PYTHON=${PYTHON:-python3}
-DEVICE=${S2A_DEVICE:-cuda}  # cpu: a quick local rehearsal of this script
+DEVICE=${S2A_DEVICE:-cuda}
+WORKERS=${S2A_WORKERS:-}
+TUNE_MIN=$($PYTHON -c "
+import sys
+minutes = [float(m) for m in sys.argv[1:]]
+if min(minutes) <= 0:
+    sys.exit('every budget must be a positive number of minutes')
+print('%g' % (minutes[1] + minutes[2]))" "$AE_MIN" "$CE_MIN" "$G_MIN") \
+    || { echo "$USAGE" >&2; exit 2; }
 # Steps are left unbounded: the clock ends each run and drives its learning-rate decay.
 COMMON=(--data "$DATA" --steps 1000000 --device "$DEVICE" --log-every 100
         --sample-every 2000 --checkpoint-every 2000)
+# The v1 GAN recipe, shared by the baseline fine-tune and the generator.
+V1_GAN=(--l1-weight 10 --d-scales 2 --fm-weight 10 --diffaugment colour translation
+        --degraded-share 0.5 --ema 0.998)
 export OMP_NUM_THREADS=1  # the DataLoader workers share the cores; no nested thread pools
 
-mkdir -p "$OUT" "$RUNS"
-echo "[$(date +%T)] unpack"
-$PYTHON -m training.pack_data unpack --pack "$PACK" --out "$DATA" --workers 12 || exit 1
-
-echo "[$(date +%T)] baseline (background, $BASELINE_MIN min)"
-$PYTHON -m training.train_baseline "${COMMON[@]}" --out "$RUNS/baseline" \
-    --time-budget "$BASELINE_MIN" --batch-size 128 --workers 6 >"$RUNS/baseline.log" 2>&1 &
-baseline=$!
-
-echo "[$(date +%T)] autoencoder ($AE_MIN min)"
-$PYTHON -m training.train_autoencoder "${COMMON[@]}" --out "$RUNS/autoencoder" \
-    --time-budget "$AE_MIN" --batch-size 256 --workers 6 >"$RUNS/autoencoder.log" 2>&1
-tail -n 3 "$RUNS/autoencoder/metrics.jsonl"
-
-echo "[$(date +%T)] generator ($G_MIN min)"
-$PYTHON -m training.train_generator "${COMMON[@]}" --out "$RUNS/generator" \
-    --autoencoder "$RUNS/autoencoder/autoencoder" \
-    --time-budget "$G_MIN" --batch-size 128 --workers 8 >"$RUNS/generator.log" 2>&1
-tail -n 3 "$RUNS/generator/metrics.jsonl"
-
-wait "$baseline"
-tail -n 3 "$RUNS/baseline/metrics.jsonl"
-echo "[$(date +%T)] collect"
-
-# fp16 copies: half the bytes, and fp16-stored weights load into the fp32 models.
-$PYTHON - "$RUNS" "$OUT" <<'EOF'
+failed=()
+workers() { echo "${WORKERS:-$1}"; }
+# Wait for a background stage; note it when it failed.
+finish() {
+    wait "$2" || failed+=("$1")
+    tail -n 2 "$RUNS/$1/metrics.jsonl" 2>/dev/null
+}
+# Copy finished models into OUT as they come, so a run stopped on the clock still sends back
+# the stages it finished: fp16 (half the bytes; fp16-stored weights load into the fp32
+# models), one tar each, and the logs so far.
+collect() {
+    $PYTHON - "$RUNS" "$OUT" "$@" <<'EOF' || failed+=(collect)
+import io
 import sys
+import tarfile
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
-runs, out = Path(sys.argv[1]), Path(sys.argv[2])
-for stage, model in (("autoencoder", "autoencoder"), ("generator", "generator"),
-                     ("baseline", "baseline")):
-    source = runs / stage / model
-    if not (source / "model.safetensors").is_file():
-        print(f"{stage}: no model (see its log)")
+runs, out, names = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
+LIMIT = 16 * 2**20  # what a lent machine sends back, a file
+FOLDERS = {"autoencoder": "autoencoder/autoencoder", "completing": "completing/autoencoder",
+           "baseline_plain": "baseline_plain/baseline", "baseline": "baseline/baseline",
+           "generator": "generator/generator", "bank": "bank"}
+
+
+def add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    archive.addfile(info, io.BytesIO(data))
+
+
+missing = False
+for name in names:
+    source = runs / FOLDERS[name]
+    weights = source / ("bank_latents.safetensors" if name == "bank" else "model.safetensors")
+    target = out / f"{name}.tar"
+    if not weights.is_file():
+        print(f"{name}: no model (see {name}.log{' or NO_BANK.txt' if name == 'bank' else ''})")
+        missing |= name != "bank"  # no faiss, no bank: noted in NO_BANK.txt, not a failure
         continue
-    target = out / stage
-    target.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.half() if v.is_floating_point() else v
-               for k, v in load_file(source / "model.safetensors").items()}
-    save_file(tensors, target / "model.safetensors")
-    (target / "config.json").write_text((source / "config.json").read_text())
-    print(f"{stage}: {(target / 'model.safetensors').stat().st_size / 2**20:.1f} MiB")
+    with tarfile.open(target, "w") as archive:
+        if name == "bank":  # int8 latents already; a missing index is rebuilt on load
+            for path in sorted(p for p in source.iterdir() if p.suffix != ".faiss"):
+                add(archive, f"{name}/{path.name}", path.read_bytes())
+        else:
+            tensors = {k: v.half() if v.is_floating_point() else v
+                       for k, v in load_file(weights).items()}
+            add(archive, f"{name}/model.safetensors", save(tensors))
+            add(archive, f"{name}/config.json", (source / "config.json").read_bytes())
+    size = target.stat().st_size
+    print(f"{name}: {size / 2**20:.1f} MiB{'  (over 16 MiB!)' if size >= LIMIT else ''}")
+    missing |= size >= LIMIT
+sys.exit(1 if missing else 0)
 EOF
-tar -czf "$OUT/logs.tar.gz" -C "$RUNS" --exclude=checkpoint.pt --exclude='*.safetensors' .
-echo "[$(date +%T)] done"
+    tar -czf "$OUT/logs.tar.gz" -C "$RUNS" --exclude=checkpoint.pt --exclude='*.safetensors' \
+        --exclude='*.faiss' .
+}
+
+mkdir -p "$OUT" "$RUNS"
+rm -f "$OUT"/{autoencoder,completing,baseline_plain,baseline,generator,bank}.tar \
+    "$OUT/logs.tar.gz"  # a stale copy must not pass for this run's
+echo "[$(date +%T)] unpack"
+unpackers=$(workers 12)
+$PYTHON -m training.pack_data unpack --pack "$PACK" --out "$DATA" \
+    --workers "$(( unpackers > 0 ? unpackers : 1 ))" >"$RUNS/unpack.log" 2>&1 \
+    || { cat "$RUNS/unpack.log"; exit 1; }
+
+echo "[$(date +%T)] 1. autoencoder ($AE_MIN min) | plain baseline"
+$PYTHON -m training.train_baseline "${COMMON[@]}" --out "$RUNS/baseline_plain" \
+    --time-budget "$AE_MIN" --batch-size 128 --workers "$(workers 6)" \
+    >"$RUNS/baseline_plain.log" 2>&1 &
+plain=$!
+$PYTHON -m training.train_autoencoder "${COMMON[@]}" --out "$RUNS/autoencoder" \
+    --time-budget "$AE_MIN" --batch-size 256 --workers "$(workers 6)" \
+    >"$RUNS/autoencoder.log" 2>&1 || failed+=(autoencoder)
+tail -n 2 "$RUNS/autoencoder/metrics.jsonl"
+finish baseline_plain "$plain"
+collect autoencoder baseline_plain
+
+echo "[$(date +%T)] 2. completing encoder ($CE_MIN min) | bank | v1 baseline ($TUNE_MIN min)"
+$PYTHON -m training.train_baseline "${COMMON[@]}" --out "$RUNS/baseline" \
+    --init "$RUNS/baseline_plain/baseline" "${V1_GAN[@]}" \
+    --time-budget "$TUNE_MIN" --batch-size 128 --workers "$(workers 4)" \
+    >"$RUNS/baseline.log" 2>&1 &
+tuned=$!
+bank=
+if $PYTHON -c "import faiss" 2>/dev/null; then
+    $PYTHON -m training.build_bank --data "$DATA" --autoencoder "$RUNS/autoencoder/autoencoder" \
+        --out "$RUNS/bank" --device "$DEVICE" >"$RUNS/bank.log" 2>&1 &
+    bank=$!
+else
+    echo "faiss is not importable by $PYTHON: no bank, and the generator trains without" \
+         "--projected-share (fine-tune it on a bank afterwards)" | tee "$RUNS/NO_BANK.txt"
+fi
+$PYTHON -m training.train_completing_encoder "${COMMON[@]}" --out "$RUNS/completing" \
+    --teacher "$RUNS/autoencoder/autoencoder" --degraded-share 0.75 \
+    --styles rough width soft smooth xdog strays heavy partial frame --mse-weight 0.1 \
+    --lr 3e-4 --time-budget "$CE_MIN" --batch-size 256 --workers "$(workers 8)" \
+    >"$RUNS/completing.log" 2>&1 || failed+=(completing)
+tail -n 2 "$RUNS/completing/metrics.jsonl"
+PROJECTED=()
+if [ -n "$bank" ]; then
+    wait "$bank" || failed+=(bank)
+    tail -n 1 "$RUNS/bank.log"
+    if [ -f "$RUNS/bank/bank.json" ]; then
+        PROJECTED=(--bank "$RUNS/bank" --projected-share 0.5)
+    else
+        echo "no bank (see bank.log): the generator trains without --projected-share" \
+            | tee "$RUNS/NO_BANK.txt"
+    fi
+fi
+collect completing bank
+
+echo "[$(date +%T)] 3. generator ($G_MIN min) | v1 baseline"
+$PYTHON -m training.train_generator "${COMMON[@]}" --out "$RUNS/generator" \
+    --architecture spatial --residual-blocks 2 --autoencoder "$RUNS/completing/autoencoder" \
+    --init-baseline "$RUNS/baseline_plain/baseline" "${PROJECTED[@]}" "${V1_GAN[@]}" \
+    --time-budget "$G_MIN" --batch-size 128 --workers "$(workers 8)" \
+    >"$RUNS/generator.log" 2>&1 || failed+=(generator)
+tail -n 2 "$RUNS/generator/metrics.jsonl"
+finish baseline "$tuned"
+
+if [ -n "${PROJECTED[*]}" ]; then  # the four parts must make one pipeline
+    $PYTHON -m training.export --dry-run --autoencoder "$RUNS/completing/autoencoder" \
+        --generator "$RUNS/generator/generator" --bank "$RUNS/bank" \
+        --baseline "$RUNS/baseline/baseline" >"$RUNS/export_check.log" 2>&1 || failed+=(export)
+    tail -n 1 "$RUNS/export_check.log"
+fi
+echo "[$(date +%T)] collect"
+collect generator baseline
+echo "[$(date +%T)] done${failed[*]:+; failed: ${failed[*]}}"
+[ ${#failed[@]} -eq 0 ]
