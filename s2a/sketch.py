@@ -90,6 +90,7 @@ DEFAULT_STEPS: tuple[str, ...] = ("frame",)
 FRAME_EXTENT = 89.2 / 96
 FRAME_QUANTILES = (2.0, 98.0)
 MAX_ZOOM = 4.0
+FRAME_MEASURE_SIDE = 256  # the frame box is measured on the drawing max-pooled to this
 MIN_ZOOM_CHANGE = 1.15
 SPUR_PX = 4
 STROKE_WIDTH = 1
@@ -192,8 +193,24 @@ def relative_frame_box(ink: np.ndarray) -> RelativeBox | None:
     Relative, so the same box crops a layer of another pixel size stretched over the same
     square (the hint layer). None when the drawing is not to be cropped.
     """
-    box = frame_box(ink)
-    return None if box is None else tuple(value / ink.shape[0] for value in box)
+    measured = _max_pool_to(ink, FRAME_MEASURE_SIDE)
+    box = frame_box(measured)
+    return None if box is None else tuple(value / measured.shape[0] for value in box)
+
+
+def _max_pool_to(ink: np.ndarray, side: int) -> np.ndarray:
+    """A square ink array shrunk by a whole factor to at most about `side` px, keeping
+    every stroke (max over each block): the frame is measured there, 4x+ cheaper on a
+    big pad, and a box in fractions of the side does not care about the pixel size."""
+    factor = int(np.ceil(ink.shape[0] / side))
+    if factor <= 1:
+        return ink
+    padded = np.pad(ink, ((0, -ink.shape[0] % factor),) * 2)  # paper to a whole multiple
+    pooled = padded[::factor, ::factor].copy()
+    for dy in range(factor):  # strided maxima: much faster than a reshaped max(axis=...)
+        for dx in range(factor):
+            np.maximum(pooled, padded[dy::factor, dx::factor], out=pooled)
+    return pooled
 
 
 def crop_to_frame(array: np.ndarray, box: RelativeBox) -> np.ndarray:
