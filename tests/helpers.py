@@ -89,3 +89,17 @@ def textured_image(size: int = 64, seed: int = 0) -> Image.Image:
 
 def alpha_of(hints: Image.Image) -> np.ndarray:
     return np.asarray(hints)[..., 3]
+
+
+def small_face(size: int | tuple[int, int] = 512, radius: int = 50, centre=None) -> np.ndarray:
+    """A simple face (outline, two eyes, a mouth) drawn small with a 3 px pen on a white
+    pad of `size` (side, or (width, height)): (height, width) uint8, dark on white."""
+    width, height = (size, size) if isinstance(size, int) else size
+    canvas = np.full((height, width), 255, np.uint8)
+    cx, cy = centre or (width // 2, height // 2)
+    cv2.circle(canvas, (cx, cy), radius, 0, 3)
+    for dx in (-radius // 3, radius // 3):
+        cv2.circle(canvas, (cx + dx, cy - radius // 5), radius // 6, 0, 3)
+    cv2.line(canvas, (cx - radius // 3, cy + radius // 2), (cx + radius // 3, cy + radius // 2),
+             0, 3)
+    return canvas

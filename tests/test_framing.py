@@ -16,7 +16,7 @@ from s2a.sketch import (
     normalize_sketch,
     normalize_sketch_and_frame,
 )
-from tests.helpers import TINY_RESOLUTION
+from tests.helpers import TINY_RESOLUTION, small_face
 
 R = TINY_RESOLUTION
 DOT = (255, 0, 0, 255)
@@ -25,19 +25,6 @@ DOT = (255, 0, 0, 255)
 @pytest.fixture(scope="module")
 def pipe(tiny_weights) -> Sketch2Anime:
     return Sketch2Anime.from_pretrained(tiny_weights)
-
-
-def small_face(size=(512, 512), radius: int = 50, centre=None) -> np.ndarray:
-    """A face (outline, eyes, mouth) drawn small on a white pad of (width, height)."""
-    width, height = size
-    canvas = np.full((height, width), 255, np.uint8)
-    cx, cy = centre or (width // 2, height // 2)
-    cv2.circle(canvas, (cx, cy), radius, 0, 3)
-    for dx in (-radius // 3, radius // 3):
-        cv2.circle(canvas, (cx + dx, cy - radius // 5), radius // 6, 0, 3)
-    cv2.line(canvas, (cx - radius // 3, cy + radius // 2), (cx + radius // 3, cy + radius // 2),
-             0, 3)
-    return canvas
 
 
 def ink_side(sketch: np.ndarray) -> int:

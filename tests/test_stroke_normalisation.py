@@ -12,6 +12,7 @@ from s2a.sketch import (
     prune_spurs,
     thin,
 )
+from tests.helpers import small_face
 
 LINES = ("binarise", "thin", "specks", "spurs")
 
@@ -21,18 +22,6 @@ def ring(size: int = 96, radius: int = 30, pen: int = 6, centre=None) -> np.ndar
     canvas = np.full((size, size), 255, np.uint8)
     centre = centre or (size // 2, size // 2)
     cv2.circle(canvas, centre, radius, 0, pen)
-    return canvas
-
-
-def small_face(size: int = 512, radius: int = 60, centre=None) -> np.ndarray:
-    """A simple face (outline, two eyes, a mouth) drawn small on a big white pad."""
-    canvas = np.full((size, size), 255, np.uint8)
-    cx, cy = centre or (size // 2, size // 2)
-    cv2.circle(canvas, (cx, cy), radius, 0, 3)
-    for dx in (-radius // 3, radius // 3):
-        cv2.circle(canvas, (cx + dx, cy - radius // 5), radius // 8, 0, 3)
-    cv2.line(canvas, (cx - radius // 4, cy + radius // 2), (cx + radius // 4, cy + radius // 2),
-             0, 3)
     return canvas
 
 
