@@ -13,6 +13,7 @@ from pathlib import Path
 BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 AUTOENCODER_DIR, GENERATOR_DIR, BANK_DIR = "autoencoder", "generator", "bank"
 BASELINE_DIR = "baseline"  # the SimpleGAN the evaluation compares against
+PARTS_DIR = "parts"  # the per-part model (s2a.parts), optional
 REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 # Values of HF_HUB_OFFLINE that mean "on", as huggingface_hub reads them.
 ENV_TRUE_VALUES = {"1", "ON", "YES", "TRUE"}
@@ -22,7 +23,8 @@ ENV_TRUE_VALUES = {"1", "ON", "YES", "TRUE"}
 # pickle, never the training runs a repo may also carry). The baseline rides along under
 # "*/": evaluation compares against it.
 HUB_ALLOW_PATTERNS = (
-    "*/config.json", "*/model.safetensors", f"{BANK_DIR}/*", "manifest.json", "README.md",
+    "*/config.json", "*/model.safetensors", f"{BANK_DIR}/*", f"{PARTS_DIR}/*",
+    "manifest.json", "README.md",
 )
 HUB_REQUIRED_FILES = (
     f"{AUTOENCODER_DIR}/config.json", f"{AUTOENCODER_DIR}/model.safetensors",

@@ -3,6 +3,11 @@
     from s2a import Sketch2Anime
     pipe = Sketch2Anime.from_pretrained()
     out = pipe(sketch, hints=None, refine=1.0, k=10, seed=0, include=(), exclude=())
+    out = pipe(sketch, refine={"left_eye": 0.0, "mouth": 0.5})  # per face part
+
+With a parts model in the weights (`s2a.parts`), each face part is projected on its own
+bank with its own refine and the projected parts are assembled into one sketch; without
+one (or with per_part=False) the whole face is projected at once.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import io
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,9 +26,10 @@ from PIL import Image
 
 from s2a import hub
 from s2a.hints import frame_like_sketch, hints_to_tensor, pad_like_sketch
-from s2a.hub import AUTOENCODER_DIR, BANK_DIR, GENERATOR_DIR, resolve_weights
+from s2a.hub import AUTOENCODER_DIR, BANK_DIR, GENERATOR_DIR, PARTS_DIR, resolve_weights
 from s2a.images import as_pil_image
 from s2a.models import Generator, SketchAutoencoder, SpatialGenerator, load_generator
+from s2a.parts import PART_NAMES, PartModel, check_part_refine
 from s2a.projection import LatentBank, refine_latent
 from s2a.sketch import RelativeBox, normalize_sketch, normalize_sketch_and_frame
 from s2a.upscale import Upscaler
@@ -46,13 +52,17 @@ class GenerationResult:
     # The box the sketch and hints were cropped with ("frame" step, relative to the padded
     # square: `s2a.hints.frame_like_sketch` maps a layer onto the face); None: not cropped.
     frame: RelativeBox | None
+    # Per-part model only: {part: (bank_index, weight) pairs} for each of s2a.parts.PART_NAMES
+    # (`neighbors` is then the "rest"'s); None on the whole-face path.
+    part_neighbors: dict[str, list[tuple[int, float]]] | None = None
 
 
 class Sketch2Anime:
     """Sketch (+ colour hints) -> anime face, with projection onto the training sketches."""
 
     def __init__(self, autoencoder: SketchAutoencoder, generator: Generator | SpatialGenerator,
-                 bank: LatentBank, upscaler: Upscaler | None = None):
+                 bank: LatentBank, upscaler: Upscaler | None = None,
+                 parts: PartModel | None = None):
         if autoencoder.config.resolution != generator.config.resolution:
             raise ValueError("The autoencoder and generator were trained at different resolutions.")
         if not autoencoder.config.latent_dim == generator.config.latent_dim == bank.dim:
@@ -60,9 +70,15 @@ class Sketch2Anime:
                 f"Latent sizes disagree: autoencoder {autoencoder.config.latent_dim}, "
                 f"generator {generator.config.latent_dim}, bank {bank.dim}."
             )
+        if parts is not None and (parts.resolution != autoencoder.config.resolution
+                                  or len(parts) != len(bank)):
+            raise ValueError("The part model does not fit the whole-face model: "
+                             f"{parts.resolution} px and {len(parts)} sketches against "
+                             f"{autoencoder.config.resolution} px and {len(bank)}.")
         self.autoencoder = autoencoder.eval()
         self.generator = generator.eval()
         self.bank = bank
+        self.parts = parts  # None: the whole-face model only
         self.device = torch.device("cpu")
         self._step_times: dict[str, list[float]] | None = None  # see record_step_times
         # Started on first use: it loads a native engine that the training and evaluation
@@ -95,7 +111,8 @@ class Sketch2Anime:
         """Load weights from the bundled `weights/` (default), a folder, or a Hub repo id.
 
         The folder holds `autoencoder/`, `generator/` (config.json + model.safetensors
-        each) and `bank/` (the latent bank). A Hub repo id ("user/repo") is downloaded at
+        each), `bank/` (the latent bank) and, for the per-part model, `parts/`
+        (`s2a.parts`). A Hub repo id ("user/repo") is downloaded at
         `revision` (a branch, tag or commit hash; default "main") into the standard Hugging
         Face cache, and read from that cache when offline (`HF_HUB_OFFLINE=1`). With no
         `source`, `$S2A_WEIGHTS` and `$S2A_REVISION` choose the weights if set. Raises
@@ -119,23 +136,32 @@ class Sketch2Anime:
         with contextlib.redirect_stdout(io.StringIO()):
             autoencoder = SketchAutoencoder.from_pretrained(folder / AUTOENCODER_DIR)
             generator = load_generator(folder / GENERATOR_DIR)
-        return cls(autoencoder, generator, LatentBank.load(folder / BANK_DIR))
+        parts = None
+        if (folder / PARTS_DIR).is_dir():
+            parts = PartModel.load(folder / PARTS_DIR, autoencoder)
+        return cls(autoencoder, generator, LatentBank.load(folder / BANK_DIR), parts=parts)
 
     def to(self, device: str | torch.device) -> Sketch2Anime:
         """Move the networks to `device` (the bank stays on the CPU, FAISS runs there)."""
         self.device = torch.device(device)
         self.autoencoder.to(self.device)
         self.generator.to(self.device)
+        if self.parts is not None:
+            self.parts.to(self.device)
         return self
 
     @torch.no_grad()
     def __call__(
-        self, sketch, hints=None, refine: float = 1.0, k: int = 10, seed: int = 0,
-        upscale: bool = True, include=(), exclude=(),
+        self, sketch, hints=None, refine: float | Mapping[str, float] = 1.0, k: int = 10,
+        seed: int = 0, upscale: bool = True, include=(), exclude=(), per_part: bool | None = None,
     ) -> GenerationResult:
         """Draw the face for `sketch` (PIL image, any size and mode) and `hints` (RGBA).
 
-        `refine` blends the user's own latent (0) with its projection onto the bank (1);
+        `refine` blends the user's own latent (0) with its projection onto the bank (1):
+        one number, or with the per-part model a mapping from part (`left_eye`,
+        `right_eye`, `nose`, `mouth`, `rest`) to a number, parts not named keeping 1.0.
+        `per_part`: None (default) uses the per-part model when the weights have one,
+        False the whole-face model, True requires the per-part one.
         `k` is the number of neighbours; `seed` 0 gives the plain projection, other seeds
         variations on the same neighbours. `upscale` (default) returns the face from the
         anime upscaler at `output_resolution`; False the model's own `resolution` x
@@ -143,7 +169,9 @@ class Sketch2Anime:
         pinned into / dropped from the neighbour set (pins count in k). Raises ValueError
         on bad input.
         """
-        refine, k, seed = check_arguments(refine, k, seed, len(self.bank))
+        use_parts = self.check_per_part(per_part, refine)
+        part_refine = check_part_refine(refine) if use_parts else None
+        refine, k, seed = check_arguments(0.0 if use_parts else refine, k, seed, len(self.bank))
         include, exclude = self.bank.check_selection(include, exclude, k)
         if not isinstance(upscale, (bool, np.bool_)):
             raise ValueError(f"upscale must be True or False, got {upscale!r}.")
@@ -152,17 +180,39 @@ class Sketch2Anime:
             sketch_input, frame = self.framed_sketch_tensor(sketch)  # (1, 1, R, R), 1 = paper
         with self._step("hints"):
             hint_input = self.hints_tensor(hints, sketch.size, frame)[None]  # (1, 4, R, R)
-        images, latents, neighbors = self.generate(sketch_input, hint_input, refine, k, seed,
-                                                   include, exclude)
-        with self._step("decoder"):
-            projected = self.decode_projected(latents)[0]  # (R, R)
+        part_neighbors = None
+        if use_parts:
+            images, projected, by_part = self.generate_parts(
+                sketch_input, hint_input, part_refine, k, seed, include, exclude)
+            projected = projected[0, 0]  # (R, R)
+            part_neighbors = {name: by_part[name][0] for name in PART_NAMES}
+            neighbors = by_part["rest"]
+        else:
+            images, latents, neighbors = self.generate(sketch_input, hint_input, refine, k,
+                                                       seed, include, exclude)
+            with self._step("decoder"):
+                projected = self.decode_projected(latents)[0]  # (R, R)
         with self._step("to_pil"):
             face, projected = to_pil_rgb(images[0]), to_pil_grey(projected)
             received = to_pil_grey(sketch_input[0, 0])
         if upscale:
             with self._step("upscale"):
                 face = self.upscaler(face)
-        return GenerationResult(face, projected, neighbors[0], received, frame)
+        return GenerationResult(face, projected, neighbors[0], received, frame, part_neighbors)
+
+    def check_per_part(self, per_part, refine) -> bool:
+        """Whether a call with these arguments runs the per-part model; ValueError when it
+        cannot (no parts in the weights, or a per-part refine on the whole-face path)."""
+        if per_part is not None and not isinstance(per_part, (bool, np.bool_)):
+            raise ValueError(f"per_part must be True, False or None, got {per_part!r}.")
+        use_parts = self.parts is not None if per_part is None else bool(per_part)
+        if use_parts and self.parts is None:
+            raise ValueError("These weights have no per-part model (no parts/ folder); "
+                             "use per_part=False or weights with parts.")
+        if isinstance(refine, Mapping) and not use_parts:
+            raise ValueError("A refine per face part needs the per-part model; give one "
+                             "number for the whole face.")
+        return use_parts
 
     @contextlib.contextmanager
     def record_step_times(self) -> Iterator[dict[str, list[float]]]:
@@ -240,6 +290,35 @@ class Sketch2Anime:
         with self._step("generator"):
             images = self.generator(z, hints.to(self.device))  # (B, 3, R, R)
         return images, z, neighbors
+
+    @torch.no_grad()
+    def generate_parts(
+        self, sketches: torch.Tensor, hints: torch.Tensor, refine: Mapping[str, float],
+        k: int = 10, seed: int = 0, include=(), exclude=(),
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, list[list[tuple[int, float]]]]]:
+        """Batched per-part core: (B, 1, R, R) sketches, (B, 4, R, R) hints, {part: refine}.
+
+        Each part is projected on its own bank and the decoded parts are assembled into
+        one projected sketch; the whole-face encoder reads it (its own latent, no second
+        projection) and the generator draws the face from its feature maps, with the
+        assembled sketch itself as the sketch the synthesis traces.
+        Returns (images (B, 3, R, R), assembled sketches (B, 1, R, R), {part: neighbours
+        per item}). Arguments are not validated here.
+        """
+        with self._step("projection"):
+            assembled, _, neighbors = self.parts.project(
+                sketches.to(self.device), refine, k, seed, include, exclude)  # (B, 1, R, R)
+        with self._step("encoder"):
+            z = self.autoencoder.encode(assembled)  # (B, d)
+        with self._step("generator"):
+            hints = hints.to(self.device)
+            if isinstance(self.generator, SpatialGenerator):
+                maps = self.generator.feature_maps(z)
+                maps[0] = assembled
+                images = self.generator.synthesise(maps, hints)  # (B, 3, R, R)
+            else:
+                images = self.generator(z, hints)
+        return images, assembled, neighbors
 
     def hints_tensor(self, hints, sketch_size: tuple[int, int],
                      frame: RelativeBox | None = None) -> torch.Tensor:

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from s2a.manifest import write_manifest
-from s2a.models import Generator, SimpleGAN, SketchAutoencoder
+from s2a.models import Generator, SimpleGAN, SketchAutoencoder, SketchAutoencoderConfig
 from s2a.projection import LatentBank
 from tests.helpers import TINY_LATENT, TINY_RESOLUTION, cartoon_face, tiny_configs
 
@@ -52,4 +52,28 @@ def tiny_weights(tmp_path_factory) -> str:
     latents = np.random.default_rng(0).standard_normal((40, TINY_LATENT)).astype(np.float32)
     LatentBank(latents).save(folder / "bank")
     write_manifest(folder)  # as training.export does; Hub repos must carry one
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_part_weights(tiny_weights, tmp_path_factory) -> str:
+    """`tiny_weights` plus a per-part model (parts/): tiny seeded part autoencoders at the
+    scaled default windows and random banks of as many sketches as the whole-face bank."""
+    import shutil
+
+    from s2a.parts import PART_NAMES, WINDOWED_PARTS, PartModel, scaled_windows
+
+    torch.manual_seed(1)
+    folder = tmp_path_factory.mktemp("part_weights") / "weights"
+    shutil.copytree(tiny_weights, folder)
+    windows = scaled_windows(TINY_RESOLUTION, 2)
+    autoencoders = {n: SketchAutoencoder(SketchAutoencoderConfig(
+        resolution=windows[n].size, latent_dim=8, channels=(8,))) for n in WINDOWED_PARTS}
+    rest = SketchAutoencoder.from_pretrained(folder / "autoencoder")
+    rng = np.random.default_rng(1)
+    banks = {n: LatentBank(rng.standard_normal(
+        (40, TINY_LATENT if n == "rest" else 8)).astype(np.float32), metric="cosine")
+        for n in PART_NAMES}
+    PartModel(windows, autoencoders, banks, rest).save(folder / "parts")
+    write_manifest(folder)
     return str(folder)

@@ -1,0 +1,102 @@
+"""Stage 3b: the part banks: every training sketch's window per part, and the rest.
+
+    python -m training.build_part_banks --data data/ --parts runs/parts/ \
+        --autoencoder weights/autoencoder --out runs/parts_model
+
+Encodes each training sketch's window with its part autoencoder (from
+`training.train_parts`) and the sketch with all windows blanked with the whole-face
+autoencoder (the "rest"), and writes a parts folder (`s2a.parts.PartModel`: parts.json,
+<part>/autoencoder/, <part>/bank/) that `training.export --parts` puts into weights/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from s2a.models import SketchAutoencoder
+from s2a.parts import PART_NAMES, WINDOWED_PARTS, PartModel, PartWindow
+from s2a.projection import LatentBank
+from training.common import pick_device
+from training.data import load_split, sketch_to_tensor
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True, help="folder written by training.prepare_data")
+    parser.add_argument("--parts", required=True,
+                        help="run folder of training.train_parts (<part>/autoencoder/)")
+    parser.add_argument("--autoencoder", required=True,
+                        help="the whole-face autoencoder, which encodes the rest")
+    parser.add_argument("--out", required=True, help="parts folder to write")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--dry-run", action="store_true", help="check the inputs, build nothing")
+    args = parser.parse_args(argv)
+    for name in WINDOWED_PARTS:
+        if not (Path(args.parts) / name / "autoencoder" / "model.safetensors").is_file():
+            parser.error(f"--parts {args.parts} has no {name}/autoencoder/model.safetensors")
+    try:  # the windows the parts were trained on, from the run's resolved config
+        windows = json.loads((Path(args.parts) / "config.json").read_text())["windows"]
+        args.windows = {n: PartWindow(**windows[n]) for n in WINDOWED_PARTS}
+    except (OSError, KeyError, TypeError, ValueError):
+        parser.error(f"--parts {args.parts}: no windows in its config.json "
+                     "(a run folder of training.train_parts)")
+    if not (Path(args.autoencoder) / "model.safetensors").is_file():
+        parser.error(f"--autoencoder {args.autoencoder} has no model.safetensors")
+    if not (Path(args.data) / "meta.json").is_file():
+        parser.error(f"--data {args.data} holds no prepared data (run training.prepare_data)")
+    if args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
+    return args
+
+
+@torch.no_grad()
+def encode_parts(parts: PartModel, sketches: np.ndarray, batch_size: int,
+                 device: torch.device) -> dict[str, np.ndarray]:
+    """(N, R, R) uint8 sketches -> {part: (N, d_part) float32 latents}."""
+    latents = {name: [] for name in PART_NAMES}
+    for start in tqdm(range(0, len(sketches), batch_size), desc="encode parts", unit="batch"):
+        batch = torch.stack([sketch_to_tensor(s) for s in sketches[start:start + batch_size]])
+        for name, crop in parts.inputs(batch.to(device)).items():
+            latents[name].append(parts.autoencoders[name].encode(crop).cpu().numpy())
+    return {name: np.concatenate(chunks).astype(np.float32) for name, chunks in latents.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    _, sketches = load_split(args.data, "train")
+    if args.dry_run:
+        print(f"Would encode {len(sketches)} sketches into {len(PART_NAMES)} part banks")
+        return 0
+    device = pick_device(args.device)
+    with contextlib.redirect_stdout(io.StringIO()):
+        autoencoders = {n: SketchAutoencoder.from_pretrained(
+            Path(args.parts) / n / "autoencoder").to(device).eval() for n in WINDOWED_PARTS}
+        rest = SketchAutoencoder.from_pretrained(args.autoencoder).to(device).eval()
+    # Placeholder one-row banks let PartModel check the shapes before the long encode.
+    placeholder = {n: LatentBank(np.ones((1, (autoencoders.get(n) or rest).config.latent_dim),
+                                         np.float32)) for n in PART_NAMES}
+    parts = PartModel(args.windows, autoencoders, placeholder, rest)
+    latents = encode_parts(parts, sketches, args.batch_size, device)
+    for name, values in latents.items():
+        if not np.isfinite(values).all():
+            print(f"error: the {name} encoder produced NaN/inf latents", file=sys.stderr)
+            return 2
+    banks = {name: LatentBank(values, index_type="flat", storage="int8", metric="cosine")
+             for name, values in latents.items()}
+    PartModel(args.windows, autoencoders, banks, rest).save(args.out)
+    print(f"Saved {len(PART_NAMES)} part banks of {len(sketches)} sketches to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
