@@ -50,16 +50,18 @@ from s2a.hints import hints_to_array
 from s2a.hub import BASELINE_DIR
 from s2a.metrics import edge_f1, hint_delta_e_per_pixel, psnr
 from s2a.models import SimpleGAN
+from s2a.parts import PART_NAMES
 from s2a.sketch import extract_sketch
 from training.common import pick_device
 from training.data import load_split
 from training.degrade import degrade_batch
 from training.simulate_hints import simulate_hints
 
-SYSTEMS = ("method r=1", "method r=0", "simplegan")
+SYSTEMS = ("method r=1", "method r=0", "parts r=1", "simplegan")
 # The refine value behind each method system; the baseline has no projection.
 REFINE = {"method r=1": 1.0, "method r=0": 0.0}
 BASELINE_SYSTEM = "simplegan"
+PARTS_SYSTEM = "parts r=1"  # the per-part model (s2a.parts), every part at refine 1
 SKETCH_SETS = ("clean", "degraded")
 EDGE_TOLERANCE_PX = 2
 SAMPLE_ITEMS = 8
@@ -163,6 +165,12 @@ def load_systems(
     return pipe, model
 
 
+def available_systems(pipe: Sketch2Anime, baseline: SimpleGAN | None) -> list[str]:
+    """SYSTEMS less the SimpleGAN without a baseline and the per-part model without parts."""
+    return [s for s in SYSTEMS if (s != BASELINE_SYSTEM or baseline is not None)
+            and (s != PARTS_SYSTEM or pipe.parts is not None)]
+
+
 def make_sketch_sets(sketches: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     """{"clean": the val sketches, "degraded": amateur redrawings of them}, (N, R, R) uint8."""
     return {"clean": sketches, "degraded": degrade_batch(sketches, seed)}
@@ -209,6 +217,9 @@ def run_system(
         device = next(baseline.parameters()).device
         with torch.no_grad():
             images = baseline(sketch_input.to(device), hints.to(device))  # (B, 3, R, R)
+    elif system == PARTS_SYSTEM:
+        refine = dict.fromkeys(PART_NAMES, 1.0)
+        images, _, _ = pipe.generate_parts(sketch_input, hints, refine, k=k, seed=0)
     else:
         # seed=0: the plain projection; --seed only varies the data (hints, degradation).
         images, _, _ = pipe.generate(sketch_input, hints, refine=REFINE[system], k=k, seed=0)
@@ -282,7 +293,7 @@ def evaluate(
         One row per (sketch set, system, hints), in that nesting order, with the keys of
         `aggregate_scores` plus "sketches", "system" and "hints".
     """
-    systems = [s for s in SYSTEMS if s != BASELINE_SYSTEM or baseline is not None]
+    systems = available_systems(pipe, baseline)
     k = min(k, len(pipe.bank))
     cells = {(name, s, n): Scores() for name in sketches for s in systems for n in hint_counts}
     starts = range(0, len(images), batch_size)
@@ -402,9 +413,9 @@ def sample_grid(
     """A labelled grid over fixed val items, upscaled 2x (nearest).
 
     Columns: one per sketch set (clean | degraded) | hints (SAMPLE_HINTS strokes, on
-    grey) | method r=1 | method r=0 | simplegan | truth. One block of rows per sketch
-    set; the sketch the systems were given is framed in blue. A missing baseline leaves
-    a white tile.
+    grey) | method r=1 | method r=0 | parts r=1 (with a per-part model) | simplegan |
+    truth. One block of rows per sketch set; the sketch the systems were given is framed
+    in blue. A missing baseline leaves a white tile.
     """
     resolution = images.shape[1]
     k = min(k, len(pipe.bank))
@@ -412,13 +423,14 @@ def sample_grid(
     hints = np.stack([simulate_item_hints(images[i], int(i), SAMPLE_HINTS, seed) for i in items])
     hint_input = hints_batch(hints, resolution)  # (n, 4, R, R)
     blank = np.full((len(items), resolution, resolution, 3), 255, np.uint8)
+    systems = [s for s in SYSTEMS if s != PARTS_SYSTEM or pipe.parts is not None]
     blocks = []
     for name, sketch_set in sketches.items():
         given = np.asarray(sketch_set[items])  # (n, R, R)
         outputs = {
             system: blank if system == BASELINE_SYSTEM and baseline is None
             else run_system(system, pipe, baseline, given, hint_input, k)
-            for system in SYSTEMS
+            for system in systems
         }
         rows = []
         for j, item in enumerate(items):
@@ -428,11 +440,11 @@ def sample_grid(
                 for other, other_set in sketches.items()
             ]
             columns.append(_hint_view(hints[j]))
-            columns += [outputs[system][j] for system in SYSTEMS]
+            columns += [outputs[system][j] for system in systems]
             columns.append(images[item])
             rows.append(np.concatenate(columns, axis=1))
         blocks.append((name, np.concatenate(rows, axis=0)))
-    labels = [*sketches, f"hints ({SAMPLE_HINTS})", *SYSTEMS, "truth"]
+    labels = [*sketches, f"hints ({SAMPLE_HINTS})", *systems, "truth"]
     return _label_grid(blocks, labels, resolution)
 
 

@@ -27,8 +27,7 @@ import torch
 from tqdm import tqdm
 
 from evaluation.evaluate import (
-    BASELINE_SYSTEM,
-    SYSTEMS,
+    available_systems,
     hints_batch,
     load_systems,
     load_val_split,
@@ -71,7 +70,7 @@ def generated_sets(weights: str, baseline: str | None, images: np.ndarray,
                    ) -> dict[str, np.ndarray]:
     """{label: (N, R, R, 3) faces} for every system of a weights folder and sketch set."""
     pipe, model = load_systems(weights, baseline, device)
-    systems = [s for s in SYSTEMS if s != BASELINE_SYSTEM or model is not None]
+    systems = available_systems(pipe, model)
     k = min(k, len(pipe.bank))
     out = {f"{prefix}{system}, {name} sketches": np.zeros_like(images)
            for name in sketches for system in systems}
