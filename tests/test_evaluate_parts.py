@@ -64,3 +64,14 @@ def test_weights_without_parts_fail_clearly(tiny_weights, prepared_data, tmp_pat
     assert main(["--weights", tiny_weights, "--data", prepared_data,
                  "--out", str(tmp_path / "x"), "--limit", "4"]) == 2
     assert "no per-part model" in capsys.readouterr().err
+
+
+def test_part_windows_reports_coverage(prepared_data, capsys):
+    from training.part_windows import main as windows_main
+
+    assert windows_main(["--data", prepared_data, "--sample", "10"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["sketches"] == 10
+    assert set(report["parts"]) == {"left_eye", "right_eye", "nose", "mouth"}
+    for row in report["parts"].values():
+        assert 0.0 <= row["coverage"] <= 1.0
