@@ -7,7 +7,9 @@ drawn over it), the method at refine 1 stretched with LANCZOS and through the an
 upscaler, refine 0 upscaled, the SimpleGAN baseline upscaled (if the weights folder has
 one), and the projected sketch the decoder sees. With --before OTHER, the first columns
 show another weights folder (e.g. the previous version) at refine 1 and 0, for a
-side-by-side comparison.
+side-by-side comparison. With a per-part model in the weights the method columns are the
+per-part model's, and two more show the whole-face model at refine 1 and its projected
+sketch.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ def make_grid(pipe: Sketch2Anime, baseline: SimpleGAN | None, k: int = 10,
     labels += ["refine=1, LANCZOS", "refine=1, upscaled", "refine=0, upscaled"]
     labels += ["SimpleGAN, upscaled"] if baseline is not None else []
     labels += ["projected sketch"]
+    if pipe.parts is not None:
+        labels += ["whole face: refine=1", "whole face: projected"]
     rows = []
     for name, sketch in example_sketches().items():
         for hints in (example_hints(name), None):
@@ -69,6 +73,9 @@ def make_grid(pipe: Sketch2Anime, baseline: SimpleGAN | None, k: int = 10,
             if baseline is not None:
                 tiles.append(pipe.upscaler(_baseline_face(baseline, pipe, sketch, hints)))
             tiles.append(result.projected_sketch)
+            if pipe.parts is not None:
+                whole = pipe(sketch, hints=hints, refine=1.0, k=k, per_part=False)
+                tiles += [whole.image, whole.projected_sketch]
             rows.append(np.concatenate([np.asarray(_tile(t)) for t in tiles], axis=1))
     grid = Image.fromarray(np.concatenate(rows, axis=0))
     canvas = Image.new("RGB", (grid.width, grid.height + 24), "white")

@@ -30,3 +30,10 @@ def test_before_adds_the_other_version_at_both_refine_settings(tiny_weights, tmp
         # Same weights on both sides: the before column equals refine=1 upscaled.
         tiles = [grid.crop((c * TILE, 24, (c + 1) * TILE, 24 + TILE)) for c in (1, 4)]
         assert tiles[0].tobytes() == tiles[1].tobytes()
+
+
+def test_a_per_part_model_adds_the_whole_face_columns(tiny_part_weights, tmp_path):
+    out = tmp_path / "parts.png"
+    assert main(["--weights", tiny_part_weights, "--out", str(out)]) == 0
+    with Image.open(out) as grid:
+        assert grid.width == 8 * TILE  # the 6 columns + whole face at refine 1 + projected
