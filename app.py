@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from s2a import Sketch2Anime
 from s2a.editor import (
@@ -49,6 +50,7 @@ from s2a.editor import (
 from s2a.examples import example_hints, example_sketches
 from s2a.hint_report import check_hints, format_hint_report
 from s2a.history import Entry, from_png, pick, remember, thumbnails
+from s2a.parts import PART_NAMES, PartWindow
 from s2a.pipeline import MAX_K
 from s2a.selection import CLICK_MODES, DROP, Selection, clicked_neighbor
 from s2a.serving import (
@@ -75,17 +77,72 @@ SKETCH_DISPLAY = 256  # the projected sketch
 NEIGHBOR_DISPLAY = 128  # each neighbour in the gallery
 SHADOW_ROUTE = "/s2a/shadow"  # POST: the pad read -> the shadow PNG (shadow_routes)
 SHADOWS_AT_ONCE = 2  # shadow requests computed at once; more wait their turn
+# The per-part sliders, in s2a.parts.PART_NAMES order: (label, info, box colour); the
+# windowed parts are outlined in their colour over the projected sketch.
+PART_SLIDERS = {
+    "left_eye": ("Left eye", "blue box (the eye on the picture's left)", (40, 110, 230)),
+    "right_eye": ("Right eye", "green box", (30, 160, 70)),
+    "nose": ("Nose", "orange box", (240, 140, 20)),
+    "mouth": ("Mouth", "red box", (220, 40, 60)),
+    "rest": ("Rest", "the face outside the boxes: outline, hair", None),
+}
+NO_PARTS_NOTE = ("These weights have no per-part model: **Refine** applies to the whole "
+                 "face.")
+PARTS_NOTE = ("**Refine** sets all five when you let it go; move one here to change only "
+              "that part (each is projected on its own training sketches).")
 
 
-def received_and_projected(received: Image.Image, projected: Image.Image) -> Image.Image:
+def draw_part_windows(image: Image.Image, windows: dict[str, PartWindow],
+                      resolution: int) -> Image.Image:
+    """`image` (a sketch at any display size) as RGB with each part's window, given at the
+    model's `resolution`, outlined by a thin box in the part's colour (PART_SLIDERS)."""
+    out = image.convert("RGB")
+    draw = ImageDraw.Draw(out)
+    scale_x, scale_y = out.width / resolution, out.height / resolution
+    width = max(1, round(out.width / 128))  # 2 px on the 256 px panel
+    for name, window in windows.items():
+        box = (round(window.left * scale_x), round(window.top * scale_y),
+               round((window.left + window.size) * scale_x) - 1,
+               round((window.top + window.size) * scale_y) - 1)
+        draw.rectangle(box, outline=PART_SLIDERS[name][2], width=width)
+    return out
+
+
+def received_and_projected(received: Image.Image, projected: Image.Image,
+                           windows: dict[str, PartWindow] | None = None) -> Image.Image:
     """What the model received (the drawing framed and resized) beside the projected
-    sketch, one (2 x SKETCH_DISPLAY, SKETCH_DISPLAY) grey image: a zoomed or cleaned-up
-    drawing is visible to the user, not hidden in preprocessing."""
+    sketch, one (2 x SKETCH_DISPLAY, SKETCH_DISPLAY) image: a zoomed or cleaned-up
+    drawing is visible to the user, not hidden in preprocessing. Grey; RGB with the part
+    `windows` (at the projected sketch's resolution) boxed over the projected sketch."""
     panel = Image.new("L", (2 * SKETCH_DISPLAY, SKETCH_DISPLAY), 255)
     for slot, image in enumerate((received, projected)):
         panel.paste(image.convert("L").resize((SKETCH_DISPLAY, SKETCH_DISPLAY), Image.LANCZOS),
                     (slot * SKETCH_DISPLAY, 0))
+    if windows:
+        panel = panel.convert("RGB")
+        shown = panel.crop((SKETCH_DISPLAY, 0, 2 * SKETCH_DISPLAY, SKETCH_DISPLAY))
+        panel.paste(draw_part_windows(shown, windows, projected.width), (SKETCH_DISPLAY, 0))
     return panel
+
+
+def part_note(pipe: Sketch2Anime) -> str:
+    """The line in the "Per part" group: how the sliders work, or that there are none."""
+    return NO_PARTS_NOTE if pipe.parts is None else PARTS_NOTE
+
+
+@dataclass(frozen=True)
+class PartEntry(Entry):
+    """A history entry that also keeps the five part sliders (PART_NAMES order; None when
+    the weights have no per-part model); `refine` is the master slider."""
+
+    part_refine: tuple[float, ...] | None = None
+
+    def caption(self) -> str:
+        text = super().caption()
+        if self.part_refine is None or set(self.part_refine) == {self.refine}:
+            return text
+        parts = "/".join(f"{value:g}" for value in self.part_refine)
+        return text.replace(f"refine {self.refine:g}", f"refine {parts} per part", 1)
 
 
 class Handlers:
@@ -104,7 +161,8 @@ class Handlers:
 
         The face comes from the anime upscaler; with `upscale=False` (live preview while
         drawing) the model's face is only stretched to the same size. `selection` pins and
-        drops neighbours.
+        drops neighbours. `refine`: one number, or {part: number} with the per-part model
+        (`refine_for_call`); the projected sketch then shows the parts' windows.
         """
         if sketch is None:
             raise ValueError(EMPTY_SKETCH_MESSAGE)
@@ -115,7 +173,9 @@ class Handlers:
                            include=selection.include, exclude=selection.exclude)
         side = self.pipe.output_resolution
         face = result.image if upscale else result.image.resize((side, side), Image.LANCZOS)
-        projected = received_and_projected(result.normalized_sketch, result.projected_sketch)
+        windows = None if result.part_neighbors is None else self.pipe.parts.windows
+        projected = received_and_projected(result.normalized_sketch, result.projected_sketch,
+                                           windows)
         report = format_hint_report(check_hints(result.image, hints, sketch.size,
                                                 frame=result.frame))
         return (face, projected, self.neighbor_gallery(result.neighbors), report,
@@ -130,31 +190,59 @@ class Handlers:
                  f"#{index}: {weight:.2f}")
                 for image, (index, weight) in zip(decoded, neighbors)]
 
-    def generate(self, sketch_value, hint_value, refine, k, seed, selection=None, history=()):
-        """The Generate button: editor payloads (or plain images) in; the outputs, the shown
-        neighbours, and the history with this face first (state and strip) out."""
+    def refine_for_call(self, refine, part_refine=()):
+        """What the pipeline gets as `refine`: {part: value} from the five part sliders
+        (PART_NAMES order) when the weights have a per-part model and they were given,
+        else the master `refine`. ValueError on a bad master value or slider count."""
+        if self.pipe.parts is None or not part_refine:
+            return refine
+        if isinstance(refine, bool) or not isinstance(refine, (int, float)) \
+                or not 0.0 <= refine <= 1.0:  # the master is not checked by the pipeline
+            raise ValueError(f"refine must be a number between 0 and 1, got {refine!r}.")
+        if len(part_refine) != len(PART_NAMES):
+            raise ValueError(f"Give a refine for each of the {len(PART_NAMES)} face parts "
+                             f"({', '.join(PART_NAMES)}), got {len(part_refine)}.")
+        return dict(zip(PART_NAMES, part_refine))
+
+    def generate(self, sketch_value, hint_value, refine, k, seed, selection=None, history=(),
+                 *part_refine):
+        """The Generate button: editor payloads (or plain images) in, and the five part
+        sliders after the history (optional: without them `refine` covers every part);
+        the outputs, the shown neighbours, and the history with this face first (state
+        and strip) out."""
         try:
             sketch, hints = sketch_from_payload(sketch_value), hints_from_payload(hint_value)
-            outputs, neighbors = self.run(sketch, hints, refine, k, seed, selection=selection)
+            call_refine = self.refine_for_call(refine, part_refine)
+            outputs, neighbors = self.run(sketch, hints, call_refine, k, seed,
+                                          selection=selection)
         except ValueError as error:
             raise gr.Error(str(error)) from error
         face, projected, _, report, _, _ = outputs
-        entry = Entry.make(sketch, hints, refine, as_whole_number(k, "k"),
-                           as_whole_number(seed, "seed"), selection or Selection(), face,
-                           projected, neighbors, report)
+        entry = PartEntry.make(sketch, hints, refine, as_whole_number(k, "k"),
+                               as_whole_number(seed, "seed"), selection or Selection(), face,
+                               projected, neighbors, report)
+        if isinstance(call_refine, dict):
+            entry = replace(entry, part_refine=tuple(float(v) for v in call_refine.values()))
         history = remember(history, entry)
         return (*outputs, history, thumbnails(history))
 
-    def generate_live(self, live, sketch_value, hint_value, refine, k, seed, selection=None):
+    def generate_live(self, live, sketch_value, hint_value, refine, k, seed, selection=None,
+                      *part_refine):
         """Live mode: a fast preview while drawing (Generate gives the upscaled face, and
         only that goes into the history); half-finished input keeps the last face."""
         if not live:
             return (gr.skip(),) * 6
         try:
             return self.run(sketch_from_payload(sketch_value), hints_from_payload(hint_value),
-                            refine, k, seed, upscale=False, selection=selection)[0]
+                            self.refine_for_call(refine, part_refine), k, seed, upscale=False,
+                            selection=selection)[0]
         except ValueError:
             return (gr.skip(),) * 6
+
+    @staticmethod
+    def spread_refine(refine):
+        """The master Refine slider let go: its value into all five part sliders."""
+        return (refine,) * len(PART_NAMES)
 
     def generate_api(self, sketch, hints, refine, k, seed):
         """/generate: a sketch image, an RGBA hint image or None, refine, k, seed."""
@@ -234,6 +322,16 @@ class Handlers:
                 entry.selection, entry.selection.describe(), face, from_png(entry.projected),
                 self.neighbor_gallery(entry.neighbors), entry.report,
                 self.downloads.save_png(face), [index for index, _ in entry.neighbors])
+
+    def restore_parts(self, history, evt: gr.SelectData):
+        """The same click on the history strip: that result's five part sliders (the
+        master value in each when it was made without the per-part model)."""
+        try:
+            entry = pick(history, evt.index)
+        except ValueError as error:
+            raise gr.Error(str(error)) from error
+        part_refine = getattr(entry, "part_refine", None)
+        return tuple(part_refine) if part_refine is not None else self.spread_refine(entry.refine)
 
     def upload_sketch(self, path, hint_value):
         """An existing sketch file -> (sketch pad, hint pad, picture kept aside, the offer
@@ -418,9 +516,11 @@ def build_demo(pipe: Sketch2Anime, handlers: Handlers | None = None) -> gr.Block
                                        elem_id="live", scale=1)
                     button = gr.Button("Generate", variant="primary", elem_id="generate",
                                        scale=2)
+                has_parts = pipe.parts is not None
                 with gr.Row(equal_height=True):
                     refine = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Refine",
-                                       info="0 = my lines exactly, 1 = most professional",
+                                       info="0 = my lines exactly, 1 = most professional"
+                                       + ("; sets all parts" if has_parts else ""),
                                        scale=3, elem_id="refine")
                     k = gr.Slider(1, MAX_K, value=10, step=1, precision=0,
                                   label="k neighbours", info="sketches blended", scale=2,
@@ -428,6 +528,14 @@ def build_demo(pipe: Sketch2Anime, handlers: Handlers | None = None) -> gr.Block
                     seed = gr.Number(0, precision=0, minimum=0, label="Seed",
                                      info="0 = plain projection", scale=1, min_width=100,
                                      elem_id="seed")
+                with gr.Accordion("Per part", open=False, elem_id="per-part"):
+                    gr.Markdown(part_note(pipe), elem_id="part-note")
+                    with gr.Row():
+                        part_sliders = [
+                            gr.Slider(0.0, 1.0, value=1.0, step=0.05, label=label, info=info,
+                                      visible=has_parts, min_width=120,
+                                      elem_id=f"refine-{name.replace('_', '-')}")
+                            for name, (label, info, _) in PART_SLIDERS.items()]
                 examples = gr.Gallery(
                     [(image, name) for name, image in handlers.examples.items()],
                     label="Examples (click one to load it)", columns=4, height=180,
@@ -439,11 +547,14 @@ def build_demo(pipe: Sketch2Anime, handlers: Handlers | None = None) -> gr.Block
                                 elem_id="face-output", height=400, interactive=False,
                                 buttons=["download", "fullscreen"])
                 with gr.Row(equal_height=True):
-                    projected = gr.Image(label="Model input | projected sketch", type="pil",
+                    projected = gr.Image(label="Model input | projected sketch"
+                                         + (", parts boxed" if has_parts else ""), type="pil",
                                          format="png", height=170, interactive=False,
                                          buttons=[], scale=1, min_width=120,
                                          elem_id="projected-output")
-                    neighbors = gr.Gallery(label="Neighbours: decoded sketch, #index: weight",
+                    neighbors = gr.Gallery(label=("Neighbours of the rest (each part has "
+                                                  "its own): " if has_parts else "Neighbours: ")
+                                           + "decoded sketch, #index: weight",
                                            columns=3, height=170, allow_preview=False,
                                            object_fit="contain", buttons=[], scale=2,
                                            elem_id="neighbors-output")
@@ -469,17 +580,26 @@ def build_demo(pipe: Sketch2Anime, handlers: Handlers | None = None) -> gr.Block
         pending = gr.State(None)  # an uploaded colour picture, until the offer is answered
 
         outputs = [face, projected, neighbors, report, download]
-        generate_inputs = [sketch, hints, refine, k, seed, selection, history]
+        generate_inputs = [sketch, hints, refine, k, seed, selection, history, *part_sliders]
         generated = [*outputs, shown, history, history_strip]
         # UI events are private and named apart, so "generate" stays the plain endpoint's.
         button.click(handlers.generate, generate_inputs, generated, api_name="ui_generate",
                      api_visibility="private", concurrency_id="model")
+        live_inputs = [live, sketch, hints, refine, k, seed, selection, *part_sliders]
+        live_settings = {"trigger_mode": "always_last", "show_progress": "hidden",
+                         "api_visibility": "private", "concurrency_id": "model"}
         gr.on(
-            [sketch.change, hints.change, refine.release, k.release, seed.submit],
-            handlers.generate_live, [live, sketch, hints, refine, k, seed, selection],
-            [*outputs, shown], trigger_mode="always_last", show_progress="hidden",
-            api_name="ui_live", api_visibility="private", concurrency_id="model",
+            [sketch.change, hints.change, k.release, seed.submit,
+             *(slider.release for slider in part_sliders)],
+            handlers.generate_live, live_inputs, [*outputs, shown], api_name="ui_live",
+            **live_settings,
         )
+        # Letting the master Refine go sets the five part sliders, then previews with them.
+        refine.release(handlers.spread_refine, refine, part_sliders, api_name="ui_spread_refine",
+                       api_visibility="private", show_progress="hidden",
+                       concurrency_limit=None).then(
+            handlers.generate_live, live_inputs, [*outputs, shown], api_name="ui_refine_live",
+            **live_settings)
         # The shadow and the faint sketch over the hint pad follow every stroke. They are
         # overlays laid over the pads in the browser (s2a/overlay.js), never pad values:
         # setting a pad's value from here would replace strokes drawn meanwhile. The
@@ -519,6 +639,9 @@ def build_demo(pipe: Sketch2Anime, handlers: Handlers | None = None) -> gr.Block
             [sketch, hints, refine, k, seed, selection, selection_note, *outputs, shown],
             api_name="ui_restore", api_visibility="private", concurrency_limit=None
         ).success(api_name="ui_restore_selection", **publish)
+        history_strip.select(handlers.restore_parts, history, part_sliders,
+                             api_name="ui_restore_parts", api_visibility="private",
+                             concurrency_limit=None)
         upload.upload(handlers.upload_sketch, [upload, hints], [sketch, hints, pending, offer],
                       api_name="ui_upload_sketch", api_visibility="private",
                       concurrency_limit=None)
