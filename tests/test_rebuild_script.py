@@ -2,9 +2,11 @@
 
 A real run takes minutes even on tiny data (see the rehearsal in the script's header), so
 these tests read the script instead: every `python -m training.<stage>` it calls, with the
-flags it passes, checked against the flags that stage's parser defines.
+flags it passes, checked against the flags that stage's parser defines. The Python program
+of its collect() step runs on its own, on a tiny run folder.
 """
 
+import json
 import re
 import shutil
 import subprocess
@@ -12,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "training" / "rebuild_on_gpu.sh"
@@ -68,8 +71,10 @@ def test_stages_run_in_dependency_order():
         ("train_baseline", "baseline_plain"),
         ("train_autoencoder", "autoencoder"),
         ("train_baseline", "baseline"),
+        ("train_parts", "parts"),
         ("build_bank", "bank"),
         ("train_completing_encoder", "completing"),
+        ("build_part_banks", "parts_model"),
         ("train_generator", "generator"),
         ("export", None),
     ]
@@ -108,6 +113,25 @@ def test_the_v1_recipe():
     assert "PROJECTED=(--bank \"$RUNS/bank\" --projected-share 0.5)" in SCRIPT.read_text()
 
 
+def test_the_part_stages():
+    calls = {}
+    for stage, line in _calls():
+        out = re.search(r"--out \"\$RUNS/(\w+)\"", line)
+        calls[out[1] if out else stage] = " ".join(line.split())
+    # The part autoencoders train on the clock beside the completing encoder.
+    assert "--time-budget \"$CE_MIN\"" in calls["parts"]
+    # The rest is encoded with the stage-1 autoencoder, as the whole-face bank is.
+    for part in ("--parts \"$RUNS/parts\"", "--autoencoder \"$RUNS/autoencoder/autoencoder\"",
+                 "--device \"$DEVICE\""):
+        assert part in calls["parts_model"]
+    # The export check takes the part model when there is one.
+    assert "${PART_MODEL:+--parts \"$PART_MODEL\"}" in calls["export"]
+    assert "PART_MODEL=\"$RUNS/parts_model\"" in SCRIPT.read_text()
+    # The run's part autoencoders are sent back, and a stale parts.tar removed first.
+    assert any(line.startswith("collect ") and " parts" in line for line in _lines())
+    assert "generator,parts,bank}.tar" in SCRIPT.read_text()
+
+
 @pytest.mark.parametrize("budgets", [["0"], ["1", "-2"], ["1", "2", "x"]])
 def test_bad_budgets_fail_before_any_work(tmp_path, budgets):
     result = subprocess.run(["bash", str(SCRIPT), str(tmp_path / "pack"), str(tmp_path / "out"),
@@ -128,3 +152,38 @@ def test_good_budgets_pass_the_check(tmp_path):
     assert result.returncode == 1  # got as far as unpacking, which finds no pack
     assert "usage: rebuild_on_gpu.sh" not in result.stderr
     assert "unpack" in result.stdout and "is not a pack" in result.stdout
+
+
+def _collect_program() -> str:
+    """The Python program the script's collect() runs (its heredoc)."""
+    return re.search(r"<<'EOF'.*?\n(.*?)\nEOF\n", SCRIPT.read_text(), flags=re.S)[1]
+
+
+def test_collect_sends_back_the_part_autoencoders(tiny_part_weights, tmp_path):
+    import tarfile
+
+    from safetensors.torch import load
+
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    out.mkdir()
+    names = ("left_eye", "right_eye", "nose", "mouth")
+    for name in names:
+        shutil.copytree(Path(tiny_part_weights) / "parts" / name / "autoencoder",
+                        runs / "parts" / name / "autoencoder")
+    program = tmp_path / "collect.py"
+    program.write_text(_collect_program())
+    command = [sys.executable, str(program), str(runs), str(out), "parts"]
+    # Without the run's config.json (the windows) there is nothing to send.
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "parts: no model" in result.stdout
+    windows = {name: {"top": 0, "left": 0, "size": 10} for name in names}
+    (runs / "parts" / "config.json").write_text(json.dumps({"windows": windows}))
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    with tarfile.open(out / "parts.tar") as archive:
+        members = sorted(archive.getnames())
+        tensors = load(archive.extractfile("parts/nose/autoencoder/model.safetensors").read())
+    assert members == sorted(["parts/config.json", *(
+        f"parts/{name}/autoencoder/{file}" for name in names
+        for file in ("config.json", "model.safetensors"))])
+    assert all(t.dtype == torch.float16 for t in tensors.values() if t.is_floating_point())

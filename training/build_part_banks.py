@@ -56,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--data {args.data} holds no prepared data (run training.prepare_data)")
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda was asked for but no CUDA device is available")
     return args
 
 

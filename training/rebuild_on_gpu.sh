@@ -8,17 +8,24 @@
 #   1. [AE_MIN]  stage-1 autoencoder            | plain SimpleGAN baseline (AE_MIN)
 #   2. [CE_MIN]  completing encoder (teacher 1) | bank (encoded with 1, not the completing
 #                                               |   one; needs faiss) | v1 baseline fine-tune
+#                                               | part autoencoders (training.train_parts)
 #   3. [G_MIN]   spatial generator: completing encoder, synthesis from the plain baseline,
 #                half of each batch from projected latents | (fine-tune, CE_MIN + G_MIN)
+#                | part banks (training.build_part_banks; the rest encoded with 1, as the
+#                |   bank; needs faiss)
 # so the baseline gets as many minutes as the whole method (AE_MIN + CE_MIN + G_MIN).
 # Without an importable faiss there is no bank: the generator then trains without
-# --projected-share, and the note in OUT's logs says so (fine-tune it on a bank later).
+# --projected-share, and the note in OUT's logs says so (fine-tune it on a bank later);
+# there are no part banks either.
 #
 # OUT receives one uncompressed tar per model (autoencoder, completing, baseline_plain,
-# baseline, generator: NAME/config.json + fp16 NAME/model.safetensors), bank.tar and
-# logs.tar.gz (configs, metrics, sample grids, logs): at most 7 files of <16 MiB each, what a
-# lent GPU machine sends back. Unpack with `for t in OUT/*.tar; do tar -xf "$t" -C DIR; done`,
-# then export (and rebuild the bank from the original data) on any machine; see README.md.
+# baseline, generator: NAME/config.json + fp16 NAME/model.safetensors), parts.tar (the
+# train_parts run: parts/config.json, which holds the windows, and fp16
+# parts/<part>/autoencoder/), bank.tar and logs.tar.gz (configs, metrics, sample grids,
+# logs): at most 8 files of <16 MiB each, what a lent GPU machine sends back. Unpack with
+# `for t in OUT/*.tar; do tar -xf "$t" -C DIR; done`, then export (and rebuild the bank and
+# the part banks from the original data: training.build_bank, training.build_part_banks
+# --parts DIR/parts, export --parts) on any machine; see README.md.
 #
 # Environment: S2A_DATA (unpacked data), S2A_RUNS (run folders), S2A_DEVICE (cuda; cpu for a
 # quick local rehearsal), S2A_WORKERS (DataLoader workers of every stage; default sized
@@ -64,6 +71,7 @@ finish() {
 collect() {
     $PYTHON - "$RUNS" "$OUT" "$@" <<'EOF' || failed+=(collect)
 import io
+import json
 import sys
 import tarfile
 from pathlib import Path
@@ -74,7 +82,7 @@ runs, out, names = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
 LIMIT = 16 * 2**20  # what a lent machine sends back, a file
 FOLDERS = {"autoencoder": "autoencoder/autoencoder", "completing": "completing/autoencoder",
            "baseline_plain": "baseline_plain/baseline", "baseline": "baseline/baseline",
-           "generator": "generator/generator", "bank": "bank"}
+           "generator": "generator/generator", "bank": "bank", "parts": "parts"}
 
 
 def add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -83,12 +91,28 @@ def add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
     archive.addfile(info, io.BytesIO(data))
 
 
+def add_model(archive: tarfile.TarFile, name: str, source: Path) -> None:
+    """config.json and fp16 model.safetensors of the model folder `source` as `name`/."""
+    tensors = {k: v.half() if v.is_floating_point() else v
+               for k, v in load_file(source / "model.safetensors").items()}
+    add(archive, f"{name}/model.safetensors", save(tensors))
+    add(archive, f"{name}/config.json", (source / "config.json").read_bytes())
+
+
 missing = False
 for name in names:
     source = runs / FOLDERS[name]
-    weights = source / ("bank_latents.safetensors" if name == "bank" else "model.safetensors")
+    if name == "parts":  # the run's autoencoders, one per window of its config.json
+        config = source / "config.json"
+        windows = json.loads(config.read_text()).get("windows", {}) if config.is_file() else {}
+        models = {f"parts/{part}/autoencoder": source / part / "autoencoder" for part in windows}
+        needed = [config, *(folder / "model.safetensors" for folder in models.values())]
+    else:
+        models = {name: source}
+        needed = [source / ("bank_latents.safetensors" if name == "bank"
+                            else "model.safetensors")]
     target = out / f"{name}.tar"
-    if not weights.is_file():
+    if not models or not all(path.is_file() for path in needed):
         print(f"{name}: no model (see {name}.log{' or NO_BANK.txt' if name == 'bank' else ''})")
         missing |= name != "bank"  # no faiss, no bank: noted in NO_BANK.txt, not a failure
         continue
@@ -97,10 +121,10 @@ for name in names:
             for path in sorted(p for p in source.iterdir() if p.suffix != ".faiss"):
                 add(archive, f"{name}/{path.name}", path.read_bytes())
         else:
-            tensors = {k: v.half() if v.is_floating_point() else v
-                       for k, v in load_file(weights).items()}
-            add(archive, f"{name}/model.safetensors", save(tensors))
-            add(archive, f"{name}/config.json", (source / "config.json").read_bytes())
+            if name == "parts":
+                add(archive, "parts/config.json", (source / "config.json").read_bytes())
+            for folder_name, folder in models.items():
+                add_model(archive, folder_name, folder)
     size = target.stat().st_size
     print(f"{name}: {size / 2**20:.1f} MiB{'  (over 16 MiB!)' if size >= LIMIT else ''}")
     missing |= size >= LIMIT
@@ -111,7 +135,7 @@ EOF
 }
 
 mkdir -p "$OUT" "$RUNS"
-rm -f "$OUT"/{autoencoder,completing,baseline_plain,baseline,generator,bank}.tar \
+rm -f "$OUT"/{autoencoder,completing,baseline_plain,baseline,generator,parts,bank}.tar \
     "$OUT/logs.tar.gz"  # a stale copy must not pass for this run's
 echo "[$(date +%T)] unpack"
 unpackers=$(workers 12)
@@ -131,12 +155,17 @@ tail -n 2 "$RUNS/autoencoder/metrics.jsonl"
 finish baseline_plain "$plain"
 collect autoencoder baseline_plain
 
-echo "[$(date +%T)] 2. completing encoder ($CE_MIN min) | bank | v1 baseline ($TUNE_MIN min)"
+echo "[$(date +%T)] 2. completing encoder ($CE_MIN min) | bank | v1 baseline ($TUNE_MIN min)" \
+    "| part autoencoders"
 $PYTHON -m training.train_baseline "${COMMON[@]}" --out "$RUNS/baseline" \
     --init "$RUNS/baseline_plain/baseline" "${V1_GAN[@]}" \
     --time-budget "$TUNE_MIN" --batch-size 128 --workers "$(workers 4)" \
     >"$RUNS/baseline.log" 2>&1 &
 tuned=$!
+$PYTHON -m training.train_parts "${COMMON[@]}" --out "$RUNS/parts" \
+    --time-budget "$CE_MIN" --batch-size 128 --workers "$(workers 4)" \
+    >"$RUNS/parts.log" 2>&1 &
+parts=$!
 bank=
 if $PYTHON -c "import faiss" 2>/dev/null; then
     $PYTHON -m training.build_bank --data "$DATA" --autoencoder "$RUNS/autoencoder/autoencoder" \
@@ -152,6 +181,7 @@ $PYTHON -m training.train_completing_encoder "${COMMON[@]}" --out "$RUNS/complet
     --lr 3e-4 --time-budget "$CE_MIN" --batch-size 256 --workers "$(workers 8)" \
     >"$RUNS/completing.log" 2>&1 || failed+=(completing)
 tail -n 2 "$RUNS/completing/metrics.jsonl"
+finish parts "$parts"
 PROJECTED=()
 if [ -n "$bank" ]; then
     wait "$bank" || failed+=(bank)
@@ -163,9 +193,16 @@ if [ -n "$bank" ]; then
             | tee "$RUNS/NO_BANK.txt"
     fi
 fi
-collect completing bank
+collect completing parts bank
 
-echo "[$(date +%T)] 3. generator ($G_MIN min) | v1 baseline"
+echo "[$(date +%T)] 3. generator ($G_MIN min) | v1 baseline | part banks"
+part_banks=
+if [ -n "$bank" ] && [ -f "$RUNS/parts/config.json" ]; then  # faiss, and the part models
+    $PYTHON -m training.build_part_banks --data "$DATA" --parts "$RUNS/parts" \
+        --autoencoder "$RUNS/autoencoder/autoencoder" --out "$RUNS/parts_model" \
+        --device "$DEVICE" >"$RUNS/parts_model.log" 2>&1 &
+    part_banks=$!
+fi
 $PYTHON -m training.train_generator "${COMMON[@]}" --out "$RUNS/generator" \
     --architecture spatial --residual-blocks 2 --autoencoder "$RUNS/completing/autoencoder" \
     --init-baseline "$RUNS/baseline_plain/baseline" "${PROJECTED[@]}" "${V1_GAN[@]}" \
@@ -173,11 +210,18 @@ $PYTHON -m training.train_generator "${COMMON[@]}" --out "$RUNS/generator" \
     >"$RUNS/generator.log" 2>&1 || failed+=(generator)
 tail -n 2 "$RUNS/generator/metrics.jsonl"
 finish baseline "$tuned"
+PART_MODEL=
+if [ -n "$part_banks" ]; then
+    wait "$part_banks" || failed+=(parts_model)
+    tail -n 1 "$RUNS/parts_model.log"
+    [ -f "$RUNS/parts_model/parts.json" ] && PART_MODEL="$RUNS/parts_model"
+fi
 
-if [ -n "${PROJECTED[*]}" ]; then  # the four parts must make one pipeline
+if [ -n "${PROJECTED[*]}" ]; then  # the networks and banks must make one pipeline
     $PYTHON -m training.export --dry-run --autoencoder "$RUNS/completing/autoencoder" \
         --generator "$RUNS/generator/generator" --bank "$RUNS/bank" \
-        --baseline "$RUNS/baseline/baseline" >"$RUNS/export_check.log" 2>&1 || failed+=(export)
+        --baseline "$RUNS/baseline/baseline" ${PART_MODEL:+--parts "$PART_MODEL"} \
+        >"$RUNS/export_check.log" 2>&1 || failed+=(export)
     tail -n 1 "$RUNS/export_check.log"
 fi
 echo "[$(date +%T)] collect"
