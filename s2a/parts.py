@@ -27,12 +27,15 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from s2a.models import SketchAutoencoder
-from s2a.projection import LatentBank, refine_latent
+
+if TYPE_CHECKING:  # s2a.projection imports faiss, which training machines may lack
+    from s2a.projection import LatentBank
 
 PART_NAMES = ("left_eye", "right_eye", "nose", "mouth", "rest")
 WINDOWED_PARTS = PART_NAMES[:-1]
@@ -215,6 +218,8 @@ class PartModel:
 
         `refine`: {part: value in [0, 1]} for every part (see `check_part_refine`).
         """
+        from s2a.projection import refine_latent
+
         decoded, neighbors = {}, {}
         for name, crop in self.inputs(sketches).items():
             autoencoder, bank = self.autoencoders[name], self.banks[name]
@@ -261,6 +266,8 @@ class PartModel:
                 rest_autoencoder.config.resolution:
             raise ValueError(f"{meta_path} is for {meta['resolution']} px faces, the "
                              f"autoencoder for {rest_autoencoder.config.resolution} px.")
+        from s2a.projection import LatentBank
+
         autoencoders, banks = {}, {}
         # huggingface_hub prints a line per local load; callers' logs do not need them.
         with contextlib.redirect_stdout(io.StringIO()):
