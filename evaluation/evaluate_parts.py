@@ -281,9 +281,9 @@ def format_report(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+@torch.no_grad()
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    torch.set_grad_enabled(False)
     try:
         pipe, _ = load_systems(args.weights, None, pick_device(args.device))
         _, val = load_val_split(args.data, args.limit)
