@@ -71,6 +71,7 @@ def test_stages_run_in_dependency_order():
         ("train_baseline", "baseline_plain"),
         ("train_autoencoder", "autoencoder"),
         ("train_baseline", "baseline"),
+        ("train_parts", "parts_clean"),
         ("train_parts", "parts"),
         ("build_bank", "bank"),
         ("train_completing_encoder", "completing"),
@@ -118,8 +119,12 @@ def test_the_part_stages():
     for stage, line in _calls():
         out = re.search(r"--out \"\$RUNS/(\w+)\"", line)
         calls[out[1] if out else stage] = " ".join(line.split())
-    # The part autoencoders train on the clock beside the completing encoder.
-    assert "--time-budget \"$CE_MIN\"" in calls["parts"]
+    # The part autoencoders train on the clock beside the completing encoder: clean
+    # autoencoders first, then completing students against them.
+    assert "--degraded-share 0" in calls["parts_clean"]
+    assert "--time-budget \"$PARTS_CLEAN_MIN\"" in calls["parts_clean"]
+    assert "--teacher \"$RUNS/parts_clean\"" in calls["parts"]
+    assert "--time-budget \"$PARTS_MIN\"" in calls["parts"]
     # The rest is encoded with the stage-1 autoencoder, as the whole-face bank is.
     for part in ("--parts \"$RUNS/parts\"", "--autoencoder \"$RUNS/autoencoder/autoencoder\"",
                  "--device \"$DEVICE\""):

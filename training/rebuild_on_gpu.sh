@@ -162,9 +162,20 @@ $PYTHON -m training.train_baseline "${COMMON[@]}" --out "$RUNS/baseline" \
     --time-budget "$TUNE_MIN" --batch-size 128 --workers "$(workers 4)" \
     >"$RUNS/baseline.log" 2>&1 &
 tuned=$!
-$PYTHON -m training.train_parts "${COMMON[@]}" --out "$RUNS/parts" \
-    --time-budget "$CE_MIN" --batch-size 128 --workers "$(workers 4)" \
-    >"$RUNS/parts.log" 2>&1 &
+# The part autoencoders: plain ones on clean windows, then completing student encoders
+# against them (training/train_parts.py), one after the other in the completing
+# encoder's time.
+PARTS_CLEAN_MIN=$(awk "BEGIN { print $CE_MIN / 3 }")
+PARTS_MIN=$(awk "BEGIN { print $CE_MIN - $PARTS_CLEAN_MIN }")
+train_parts_twice() {
+    $PYTHON -m training.train_parts "${COMMON[@]}" --out "$RUNS/parts_clean" \
+        --degraded-share 0 --time-budget "$PARTS_CLEAN_MIN" --batch-size 128 \
+        --workers "$(workers 4)" || return
+    $PYTHON -m training.train_parts "${COMMON[@]}" --out "$RUNS/parts" \
+        --teacher "$RUNS/parts_clean" --time-budget "$PARTS_MIN" --batch-size 128 \
+        --workers "$(workers 4)"
+}
+train_parts_twice >"$RUNS/parts.log" 2>&1 &
 parts=$!
 bank=
 if $PYTHON -c "import faiss" 2>/dev/null; then

@@ -1,13 +1,21 @@
-"""Stage 1c: completing autoencoders for the face parts (eyes, nose, mouth).
+"""Stage 1c: completing autoencoders for the face parts (eyes, nose, mouth), in two runs.
 
-    python -m training.train_parts --data data/ --out runs/parts --time-budget 40
+    python -m training.train_parts --data data/ --out runs/parts_clean --degraded-share 0 \
+        --time-budget 15
+    python -m training.train_parts --data data/ --out runs/parts --teacher runs/parts_clean \
+        --time-budget 25
 
-Each windowed part of `s2a.parts` gets a small autoencoder at its window's size. It reads
-the part's window of an amateur drawing of a training sketch (`training.degrade`, the
-same drawing for all parts) and must reconstruct the window of the clean sketch, so a
-rough eye finds a clean one. Its latent of the drawing is also pulled towards its latent
-of the clean window, which is what the part's bank holds. The four parts train together,
-one drawing per face feeding all of them.
+Each windowed part of `s2a.parts` gets a small autoencoder at its window's size; the four
+parts train together, one drawing per face feeding all of them.
+
+- Without --teacher: plain autoencoders, window of the input -> window of the clean sketch
+  (with --degraded-share 0 the input is the clean sketch, flipped half of the time).
+- With --teacher (a first run): the route of `training.train_completing_encoder`, per
+  part. A student copy of each teacher's encoder learns to map the window of an amateur
+  drawing (`training.degrade`, no "frame" style) to the frozen teacher's latent of the
+  clean window; the decoder and the latent space stay the teacher's, so a rough eye lands
+  where the bank's clean eyes are. Asking one network to draw the clean window straight
+  from a rough one learned only a blur in the same time (model card).
 
 Writes <out>/<part>/autoencoder/ (config.json + model.safetensors) for each part. Then
 `python -m training.build_part_banks` adds the banks (and the rest) to make a parts folder.
@@ -16,7 +24,11 @@ Writes <out>/<part>/autoencoder/ (config.json + model.safetensors) for each part
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,7 +36,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from s2a.models import SketchAutoencoder, SketchAutoencoderConfig, count_parameters
-from s2a.parts import crop_part, scaled_windows
+from s2a.parts import WINDOWED_PARTS, PartWindow, crop_part, scaled_windows
 from training.common import (
     Budget,
     Run,
@@ -40,7 +52,7 @@ from training.common import (
 from training.data import data_resolution, load_split, sketch_to_tensor
 from training.degrade import STYLES, amateur_batch
 from training.train_autoencoder import reconstruction_loss
-from training.train_completing_encoder import CompletingDataset
+from training.train_completing_encoder import CompletingDataset, completion_loss, student_from
 
 SAMPLES = 8
 VAL_ITEMS = 256
@@ -57,9 +69,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="encoder channels per down-sampling step (window/8 at the bottom)")
     parser.add_argument("--degraded-share", type=float, default=0.75,
                         help="share of each batch drawn as an amateur would; the rest clean")
-    parser.add_argument("--match-weight", type=float, default=1.0,
-                        help="weight of 1 - cosine(latent of the drawing, latent of the clean "
-                             "window) beside the reconstruction loss")
+    parser.add_argument("--teacher", default=None,
+                        help="a first train_parts run: train completing student encoders "
+                             "against its frozen autoencoders (--latent-dim and --channels "
+                             "then come from it)")
+    parser.add_argument("--mse-weight", type=float, default=0.1,
+                        help="with --teacher: weight of MSE / var(target) beside 1 - cosine")
     parser.add_argument("--ink-weight", type=float, default=4.0)
     parser.add_argument("--target-blur", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=0,
@@ -68,11 +83,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     check_common_args(parser, args)
     if not 0.0 <= args.degraded_share <= 1.0:
         parser.error("--degraded-share must be between 0 and 1")
-    if args.match_weight < 0 or args.ink_weight < 1 or args.target_blur < 0:
-        parser.error("--match-weight and --target-blur must be >= 0, --ink-weight >= 1")
+    if args.mse_weight < 0 or args.ink_weight < 1 or args.target_blur < 0:
+        parser.error("--mse-weight and --target-blur must be >= 0, --ink-weight >= 1")
     if args.threads < 0:
         parser.error("--threads must be at least 0")
     resolution = data_resolution(args.data)
+    args.teachers = None
+    if args.teacher:
+        try:
+            config = json.loads((Path(args.teacher) / "config.json").read_text())
+            args.windows = {n: PartWindow(**config["windows"][n]) for n in WINDOWED_PARTS}
+            with contextlib.redirect_stdout(io.StringIO()):
+                args.teachers = {n: SketchAutoencoder.from_pretrained(
+                    Path(args.teacher) / n / "autoencoder") for n in WINDOWED_PARTS}
+        except (OSError, KeyError, TypeError, ValueError) as error:
+            parser.error(f"--teacher {args.teacher} is not a finished train_parts run: {error}")
+        args.part_configs = {n: t.config for n, t in args.teachers.items()}
+        for name, window in args.windows.items():
+            if window.size != args.part_configs[name].resolution or \
+                    window.top + window.size > resolution or window.left + window.size > resolution:
+                parser.error(f"--teacher {args.teacher}: its {name} window does not fit "
+                             f"{resolution} px data")
+        return args
     args.windows = scaled_windows(resolution, 2 ** len(args.channels))
     try:
         for name, window in args.windows.items():
@@ -88,20 +120,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def part_losses(models: dict[str, SketchAutoencoder], drawn: torch.Tensor, clean: torch.Tensor,
                 args: argparse.Namespace) -> tuple[torch.Tensor, dict[str, float]]:
-    """Sum over parts of reconstruction (drawing -> clean window) + match_weight x
-    (1 - cosine to the clean window's latent); (B, 1, R, R) sketches in."""
+    """Sum over parts; (B, 1, R, R) sketches in. Without teachers: reconstruction of the
+    clean window from the drawn one. With them: `completion_loss` of the student's latent
+    of the drawn window against the teacher's latent of the clean window."""
     total, logged = 0.0, {}
     for name, model in models.items():
         window = args.windows[name]
         drawn_part, clean_part = crop_part(drawn, window), crop_part(clean, window)
-        latent, logits = model(drawn_part)  # (B, d), (B, 1, s, s)
-        recon = reconstruction_loss(logits, clean_part, args.ink_weight, args.target_blur)
-        with torch.no_grad():
-            target = model.encode(clean_part)  # (B, d): what the bank will hold
-        match = 1.0 - F.cosine_similarity(latent, target, dim=1).mean()
-        total = total + recon + args.match_weight * match
-        logged[f"{name}_recon"] = float(recon.detach())
-        logged[f"{name}_match"] = float(match.detach())
+        if args.teachers is None:
+            _, logits = model(drawn_part)  # (B, 1, s, s)
+            loss = reconstruction_loss(logits, clean_part, args.ink_weight, args.target_blur)
+            logged[f"{name}_recon"] = float(loss.detach())
+        else:
+            with torch.no_grad():
+                target = args.teachers[name].encode(clean_part)  # (B, d): what the bank holds
+            loss, parts = completion_loss(model.encode(drawn_part), target, args.mse_weight)
+            logged[f"{name}_cosine"] = parts["cosine"]
+        total = total + loss
     return total, logged
 
 
@@ -110,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    models = {name: SketchAutoencoder(config) for name, config in args.part_configs.items()}
+    if args.teachers is None:
+        models = {name: SketchAutoencoder(config) for name, config in args.part_configs.items()}
+    else:
+        models = {name: student_from(t.eval().requires_grad_(False))
+                  for name, t in args.teachers.items()}
     if args.dry_run:
         for name, model in models.items():
             print(f"{name}: window {args.windows[name]}, {count_parameters(model):,} parameters")
@@ -128,12 +167,19 @@ def main(argv: list[str] | None = None) -> int:
     to_batch = lambda arr: torch.stack([sketch_to_tensor(s) for s in arr]).to(context.device)  # noqa: E731
     val_clean_t, val_drawn_t = to_batch(val_clean), to_batch(val_drawn)  # (V, 1, R, R)
 
+    # Students keep batch norm in eval mode: its statistics are the teacher's, and moving
+    # them towards rough drawings would shift every clean window's latent too.
+    learning = args.teachers is None
     for model in models.values():
-        model.to(context.device).train()
+        model.to(context.device).train(learning)
+    if args.teachers is not None:
+        for teacher in args.teachers.values():
+            teacher.to(context.device)
     modules = torch.nn.ModuleDict(models)
-    optimiser = torch.optim.Adam(modules.parameters(), lr=args.lr)
+    optimiser = torch.optim.Adam([p for p in modules.parameters() if p.requires_grad], lr=args.lr)
     run = Run(args.out, context, {
-        **{k: v for k, v in vars(args).items() if k not in ("windows", "part_configs")},
+        **{k: v for k, v in vars(args).items()
+           if k not in ("windows", "part_configs", "teachers")},
         "windows": {n: asdict(w) for n, w in args.windows.items()},
         "part_configs": {n: asdict(c) for n, c in args.part_configs.items()}})
     step, seconds_before = 0, 0.0
@@ -175,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                 columns = [F.pad(c, (0, side - c.shape[-1], 0, side - c.shape[-2]), value=1.0)
                            for c in columns]
                 run.save_grid(step, columns)
-            modules.train()
+            modules.train(learning)
         if step % args.checkpoint_every == 0 or last:
             run.save_checkpoint(step, model=modules.state_dict(),
                                 optimiser=optimiser.state_dict(),
