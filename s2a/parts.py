@@ -218,22 +218,42 @@ class PartModel:
 
         `refine`: {part: value in [0, 1]} for every part (see `check_part_refine`).
         """
+        latents, neighbors = self.project_latents(sketches, refine, k, seed, include, exclude)
+        assembled, decoded = self.decode(latents)
+        return assembled, decoded, neighbors
+
+    @torch.no_grad()
+    def project_latents(self, sketches: torch.Tensor, refine: Mapping[str, float], k: int,
+                        seed: int, include=(), exclude=()
+                        ) -> tuple[dict[str, np.ndarray], dict[str, list[list[tuple[int, float]]]]]:
+        """Encode each part and project it on its bank: {part: (B, d_part) refined latents}
+        and {part: (bank_index, weight) pairs per item}."""
         from s2a.projection import refine_latent
 
-        decoded, neighbors = {}, {}
+        latents, neighbors = {}, {}
         for name, crop in self.inputs(sketches).items():
             autoencoder, bank = self.autoencoders[name], self.banks[name]
             device = next(autoencoder.parameters()).device
             z = autoencoder.encode(crop.to(device)).cpu().numpy()  # (B, d)
             projection = bank.project(z, k, seed=seed, include=include, exclude=exclude)
-            refined = np.stack([refine_latent(a, b, refine[name])
-                                for a, b in zip(z, projection.latent)])  # (B, d)
-            decoded[name] = autoencoder.decode(torch.from_numpy(refined).to(device))
+            latents[name] = np.stack([refine_latent(a, b, refine[name])
+                                      for a, b in zip(z, projection.latent)])  # (B, d)
             neighbors[name] = [[(int(i), float(w)) for i, w in zip(row_i, row_w)]
                                for row_i, row_w in zip(projection.indices, projection.weights)]
+        return latents, neighbors
+
+    @torch.no_grad()
+    def decode(self, latents: Mapping[str, np.ndarray]
+               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """{part: (B, d_part) latents} -> (assembled sketch (B, 1, R, R), {part: decoded})."""
+        decoded = {}
+        for name, z in latents.items():
+            autoencoder = self.autoencoders[name]
+            device = next(autoencoder.parameters()).device
+            decoded[name] = autoencoder.decode(torch.from_numpy(z).to(device))
         rest = blank_windows(decoded["rest"], self.windows)
         parts = {n: decoded[n].to(rest.device) for n in WINDOWED_PARTS}
-        return assemble(rest, parts, self.windows, self.feather), decoded, neighbors
+        return assemble(rest, parts, self.windows, self.feather), decoded
 
     def save(self, folder: str | Path) -> Path:
         """Write parts.json, each windowed part's autoencoder and every part's bank."""

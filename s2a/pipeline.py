@@ -305,10 +305,12 @@ class Sketch2Anime:
         Returns (images (B, 3, R, R), assembled sketches (B, 1, R, R), {part: neighbours
         per item}). Arguments are not validated here.
         """
-        with self._step("projection"):
-            assembled, _, neighbors = self.parts.project(
-                sketches.to(self.device), refine, k, seed, include, exclude)  # (B, 1, R, R)
-        with self._step("encoder"):
+        with self._step("projection"):  # each part's encoder, k-NN and least squares
+            latents, neighbors = self.parts.project_latents(
+                sketches.to(self.device), refine, k, seed, include, exclude)
+        with self._step("decoder"):
+            assembled, _ = self.parts.decode(latents)  # (B, 1, R, R)
+        with self._step("encoder"):  # the whole-face encoder reads the assembled sketch
             z = self.autoencoder.encode(assembled)  # (B, d)
         with self._step("generator"):
             hints = hints.to(self.device)

@@ -62,22 +62,25 @@ def set_threads(n: int, faiss_threads: int | None = None) -> None:
 
 
 def time_steps(pipe, sketch, hints, calls: int = 200, warmup: int = 20,
-               refine: float = 1.0, k: int = 10, seed: int = 0) -> dict:
+               refine: float = 1.0, k: int = 10, seed: int = 0,
+               per_part: bool | None = None) -> dict:
     """Per-step and end-to-end timings of `pipe` on one input, at the current threads.
 
     The steps are timed inside the pipeline's own `__call__` (`record_step_times`), so
     the bench times exactly the code users run. Returns {"steps": {step: {p50_ms,
     p95_ms}}, "end_to_end": {...} (upscaled face, the default), "live": {...} (the
     model's face, upscale=False: the preview while drawing), "generator": {...},
-    "overhead_ratio": live p50 / generator p50}.
+    "overhead_ratio": live p50 / generator p50}. `per_part` as in the pipeline's call
+    (None: the per-part model when the weights have one).
     """
     end_to_end, live = [], []
     with pipe.record_step_times() as times:
         for i in range(warmup + calls):
             start = time.perf_counter()
-            pipe(sketch, hints, refine=refine, k=k, seed=seed)
+            pipe(sketch, hints, refine=refine, k=k, seed=seed, per_part=per_part)
             middle = time.perf_counter()
-            pipe(sketch, hints, refine=refine, k=k, seed=seed, upscale=False)
+            pipe(sketch, hints, refine=refine, k=k, seed=seed, upscale=False,
+                 per_part=per_part)
             if i >= warmup:
                 end_to_end.append(middle - start)
                 live.append(time.perf_counter() - middle)
@@ -162,6 +165,7 @@ def run_pipeline_bench(weights: str | None = None, calls: int = 200, warmup: int
     before = torch.get_num_threads(), faiss.omp_get_max_threads()
     report = {
         "weights": str(weights or "bundled"),
+        "model": "per part" if pipe.parts is not None else "whole face",
         "resolution": pipe.resolution,
         "bank_size": len(pipe.bank),
         "bank_index": pipe.bank.index_type,
@@ -180,6 +184,10 @@ def run_pipeline_bench(weights: str | None = None, calls: int = 200, warmup: int
         for n in threads:
             set_threads(n, faiss_threads)
             report["threads"][str(n)] = time_steps(pipe, sketch, hints, calls, warmup)
+            if pipe.parts is not None:  # the whole-face path in the same run, for the ratio
+                whole = time_steps(pipe, sketch, hints, calls, warmup, per_part=False)
+                report.setdefault("whole_face", {})[str(n)] = {
+                    "end_to_end": whole["end_to_end"], "live": whole["live"]}
     finally:
         torch.set_num_threads(before[0])
         faiss.omp_set_num_threads(before[1])
@@ -508,6 +516,11 @@ def format_report(report: dict) -> str:
     lines.append(row("live (no upsc.)", lambda r: r["live"]))
     lines.append(f"{'live/generator':<16}" + "".join(
         f"{r['overhead_ratio']:>12.2f}{'':>12}" for r in report["threads"].values()))
+    whole = report.get("whole_face")
+    if whole:  # the rows above are the per-part model's
+        for name, key in (("whole-face e2e", "end_to_end"), ("whole-face live", "live")):
+            lines.append(f"{name:<16}" + "".join(
+                f"{r[key]['p50_ms']:>12.2f}{r[key]['p95_ms']:>12.2f}" for r in whole.values()))
     cold = report.get("cold_start")
     if cold:
         lines += [
