@@ -47,8 +47,9 @@ from training.degrade import degrade_batch
 
 NEIGHBOUR_TOLERANCE_PX = 1  # as evaluate_autoencoder's neighbour scores
 GRID_ITEMS = 6
-WINDOW_COLOURS = {"left_eye": (220, 40, 40), "right_eye": (40, 90, 220),
-                  "nose": (40, 160, 60), "mouth": (200, 120, 20)}
+# The app's box colours (app.PART_SLIDERS), so a grid reads like the app's panel.
+WINDOW_COLOURS = {"left_eye": (40, 110, 230), "right_eye": (30, 160, 70),
+                  "nose": (240, 140, 20), "mouth": (220, 40, 60)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
