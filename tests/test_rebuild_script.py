@@ -126,8 +126,8 @@ def test_the_part_stages():
     assert "--teacher \"$RUNS/parts_clean\"" in calls["parts"]
     assert "--time-budget \"$PARTS_MIN\"" in calls["parts"]
     # The rest is encoded with the stage-1 autoencoder, as the whole-face bank is.
-    for part in ("--parts \"$RUNS/parts\"", "--autoencoder \"$RUNS/autoencoder/autoencoder\"",
-                 "--device \"$DEVICE\""):
+    for part in ("--parts \"$RUNS/parts_clean\"", "--students \"$RUNS/parts\"",
+                 "--autoencoder \"$RUNS/autoencoder/autoencoder\"", "--device \"$DEVICE\""):
         assert part in calls["parts_model"]
     # The export check takes the part model when there is one.
     assert "${PART_MODEL:+--parts \"$PART_MODEL\"}" in calls["export"]

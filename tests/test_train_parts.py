@@ -180,6 +180,26 @@ def test_part_banks_hold_every_training_sketch(prepared_data, parts_model, tiny_
     assert all(model.banks[n].metric == "cosine" for n in PART_NAMES)
 
 
+def test_part_banks_of_teachers_ship_the_students(prepared_data, parts_run, parts_model,
+                                                  tiny_weights, tmp_path):
+    """--students: the banks are the teachers' (as without it), the autoencoders the
+    students'."""
+    students = tmp_path / "students"
+    assert train_parts.main(["--data", prepared_data, "--out", str(students), "--steps", "1",
+                             "--teacher", str(parts_run), *SHORT]) == 0
+    out = tmp_path / "parts"
+    assert build_part_banks.main([
+        "--data", prepared_data, "--parts", str(parts_run), "--students", str(students),
+        "--autoencoder", str(Path(tiny_weights) / "autoencoder"), "--out", str(out)]) == 0
+    rest = SketchAutoencoder.from_pretrained(Path(tiny_weights) / "autoencoder")
+    shipped, of_teachers = PartModel.load(out, rest), PartModel.load(parts_model, rest)
+    for name in WINDOWED_PARTS:
+        assert np.array_equal(shipped.banks[name].latents, of_teachers.banks[name].latents)
+        student = SketchAutoencoder.from_pretrained(students / name / "autoencoder")
+        assert torch.equal(shipped.autoencoders[name].to_latent.weight,
+                           student.to_latent.weight), name
+
+
 def test_part_banks_dry_run_and_bad_flags(prepared_data, parts_run, tiny_weights, tmp_path,
                                           capsys):
     flags = ["--data", prepared_data, "--parts", str(parts_run), "--autoencoder",
@@ -191,6 +211,7 @@ def test_part_banks_dry_run_and_bad_flags(prepared_data, parts_run, tiny_weights
     shutil.copytree(parts_run, no_windows, ignore=shutil.ignore_patterns("config.json"))
     for bad in (["--parts", str(no_windows)], ["--parts", str(tmp_path)],
                 ["--autoencoder", str(tmp_path)], ["--data", str(tmp_path)],
+                ["--students", str(tmp_path)],
                 ["--batch-size", "0"],
                 *([["--device", "cuda"]] if not torch.cuda.is_available() else [])):
         with pytest.raises(SystemExit) as exit_info:

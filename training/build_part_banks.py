@@ -1,12 +1,16 @@
 """Stage 3b: the part banks: every training sketch's window per part, and the rest.
 
-    python -m training.build_part_banks --data data/ --parts runs/parts/ \
-        --autoencoder weights/autoencoder --out runs/parts_model
+    python -m training.build_part_banks --data data/ --parts runs/parts_clean/ \
+        --students runs/parts/ --autoencoder weights/autoencoder --out runs/parts_model
 
 Encodes each training sketch's window with its part autoencoder (from
 `training.train_parts`) and the sketch with all windows blanked with the whole-face
-autoencoder (the "rest"), and writes a parts folder (`s2a.parts.PartModel`: parts.json,
-<part>/autoencoder/, <part>/bank/) that `training.export --parts` puts into weights/.
+autoencoder (the "rest") into one bank per part. With --students (a train_parts
+--teacher run against --parts), the banks hold the teachers' latents of the clean windows
+and the folder ships the students (their encoders read rough drawings into the same
+latent space), as the whole-face bank holds the stage-1 latents beside the completing
+encoder. The folder (`s2a.parts.PartModel`: parts.json, <part>/autoencoder/,
+<part>/bank/) is what `training.export --parts` puts into weights/.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", required=True, help="folder written by training.prepare_data")
     parser.add_argument("--parts", required=True,
                         help="run folder of training.train_parts (<part>/autoencoder/)")
+    parser.add_argument("--students", default=None,
+                        help="a train_parts --teacher run whose part autoencoders are shipped "
+                             "(default: those of --parts)")
     parser.add_argument("--autoencoder", required=True,
                         help="the whole-face autoencoder, which encodes the rest")
     parser.add_argument("--out", required=True, help="parts folder to write")
@@ -41,9 +48,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--dry-run", action="store_true", help="check the inputs, build nothing")
     args = parser.parse_args(argv)
-    for name in WINDOWED_PARTS:
-        if not (Path(args.parts) / name / "autoencoder" / "model.safetensors").is_file():
-            parser.error(f"--parts {args.parts} has no {name}/autoencoder/model.safetensors")
+    for flag in ("parts", "students"):
+        run = getattr(args, flag)
+        for name in WINDOWED_PARTS if run else ():
+            if not (Path(run) / name / "autoencoder" / "model.safetensors").is_file():
+                parser.error(f"--{flag} {run} has no {name}/autoencoder/model.safetensors")
     try:  # the windows the parts were trained on, from the run's resolved config
         windows = json.loads((Path(args.parts) / "config.json").read_text())["windows"]
         args.windows = {n: PartWindow(**windows[n]) for n in WINDOWED_PARTS}
@@ -95,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     banks = {name: LatentBank(values, index_type="flat", storage="int8", metric="cosine")
              for name, values in latents.items()}
+    if args.students:
+        with contextlib.redirect_stdout(io.StringIO()):
+            autoencoders = {n: SketchAutoencoder.from_pretrained(
+                Path(args.students) / n / "autoencoder").eval() for n in WINDOWED_PARTS}
     PartModel(args.windows, autoencoders, banks, rest).save(args.out)
     print(f"Saved {len(PART_NAMES)} part banks of {len(sketches)} sketches to {args.out}")
     return 0

@@ -209,8 +209,8 @@ collect completing parts bank
 echo "[$(date +%T)] 3. generator ($G_MIN min) | v1 baseline | part banks"
 part_banks=
 if [ -n "$bank" ] && [ -f "$RUNS/parts/config.json" ]; then  # faiss, and the part models
-    $PYTHON -m training.build_part_banks --data "$DATA" --parts "$RUNS/parts" \
-        --autoencoder "$RUNS/autoencoder/autoencoder" --out "$RUNS/parts_model" \
+    $PYTHON -m training.build_part_banks --data "$DATA" --parts "$RUNS/parts_clean" \
+        --students "$RUNS/parts" --autoencoder "$RUNS/autoencoder/autoencoder" --out "$RUNS/parts_model" \
         --device "$DEVICE" >"$RUNS/parts_model.log" 2>&1 &
     part_banks=$!
 fi
