@@ -198,6 +198,12 @@ class PartModel:
     def __len__(self) -> int:
         return len(self.banks["rest"])
 
+    def windows_mask(self) -> torch.Tensor:
+        """(R, R): 1 inside any window, fading to 0 over `feather` px at the borders, 0 in
+        the rest: where the assembled sketch is the parts'."""
+        masks = [window_mask(w, self.resolution, self.feather) for w in self.windows.values()]
+        return torch.stack(masks).amax(0)
+
     def to(self, device: str | torch.device) -> PartModel:
         for name in WINDOWED_PARTS:
             self.autoencoders[name].to(device)

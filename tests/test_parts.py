@@ -398,3 +398,16 @@ def test_parts_that_do_not_fit_the_whole_face_model_are_refused(pipe):
     parts = PartModel(windows, autoencoders, banks, rest)
     with pytest.raises(ValueError, match="does not fit the whole-face model"):
         Sketch2Anime(pipe.autoencoder, pipe.generator, pipe.bank, parts=parts)
+
+
+def test_windows_mask_covers_the_windows_only(tiny_part_weights):
+    pipe = Sketch2Anime.from_pretrained(tiny_part_weights)
+    mask = pipe.parts.windows_mask()
+    assert mask.shape == (pipe.resolution, pipe.resolution)
+    inside = torch.zeros_like(mask, dtype=torch.bool)
+    for window in pipe.parts.windows.values():
+        rows, cols = window.slices()
+        inside[rows, cols] = True
+        centre = (window.top + window.size // 2, window.left + window.size // 2)
+        assert mask[centre] == 1.0
+    assert torch.all(mask[~inside] == 0) and torch.all(mask[inside] > 0)
