@@ -257,7 +257,9 @@ class PartModel:
             autoencoder = self.autoencoders[name]
             device = next(autoencoder.parameters()).device
             decoded[name] = autoencoder.decode(torch.from_numpy(z).to(device))
-        rest = blank_windows(decoded["rest"], self.windows)
+        # The rest is not wiped inside the windows: where a part fades out at its border
+        # the rest's own strokes show, instead of a white seam around every window.
+        rest = decoded["rest"]
         parts = {n: decoded[n].to(rest.device) for n in WINDOWED_PARTS}
         return assemble(rest, parts, self.windows, self.feather), decoded
 
