@@ -89,7 +89,8 @@ PART_SLIDERS = {
 NO_PARTS_NOTE = ("These weights have no per-part model: **Refine** applies to the whole "
                  "face.")
 PARTS_NOTE = ("**Refine** sets all five when you let it go; move one here to change only "
-              "that part (each is projected on its own training sketches).")
+              "that part (each is then projected on its own training sketches). While all "
+              "five equal Refine, the whole-face model draws the face.")
 
 
 def draw_part_windows(image: Image.Image, windows: dict[str, PartWindow],
@@ -192,8 +193,9 @@ class Handlers:
 
     def refine_for_call(self, refine, part_refine=()):
         """What the pipeline gets as `refine`: {part: value} from the five part sliders
-        (PART_NAMES order) when the weights have a per-part model and they were given,
-        else the master `refine`. ValueError on a bad master value or slider count."""
+        (PART_NAMES order) when the weights have a per-part model and a slider differs
+        from the master, which runs the per-part model; else the master `refine` (the
+        whole-face model). ValueError on a bad master value or slider count."""
         if self.pipe.parts is None or not part_refine:
             return refine
         if isinstance(refine, bool) or not isinstance(refine, (int, float)) \
@@ -202,6 +204,8 @@ class Handlers:
         if len(part_refine) != len(PART_NAMES):
             raise ValueError(f"Give a refine for each of the {len(PART_NAMES)} face parts "
                              f"({', '.join(PART_NAMES)}), got {len(part_refine)}.")
+        if all(value == refine for value in part_refine):
+            return refine  # all parts alike: the whole-face model (better looking)
         return dict(zip(PART_NAMES, part_refine))
 
     def generate(self, sketch_value, hint_value, refine, k, seed, selection=None, history=(),

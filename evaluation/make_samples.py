@@ -7,9 +7,8 @@ drawn over it), the method at refine 1 stretched with LANCZOS and through the an
 upscaler, refine 0 upscaled, the SimpleGAN baseline upscaled (if the weights folder has
 one), and the projected sketch the decoder sees. With --before OTHER, the first columns
 show another weights folder (e.g. the previous version) at refine 1 and 0, for a
-side-by-side comparison. With a per-part model in the weights the method columns are the
-per-part model's, and two more show the whole-face model at refine 1 and its projected
-sketch.
+side-by-side comparison. With a per-part model in the weights two more columns show it
+(every part at refine 1) and its assembled projected sketch, with the part windows.
 """
 
 from __future__ import annotations
@@ -43,6 +42,16 @@ def _with_hints(sketch: Image.Image, hints: Image.Image | None) -> Image.Image:
 
 
 @torch.no_grad()
+def _with_windows(sketch: Image.Image, windows) -> Image.Image:
+    """A projected sketch with each part's window outlined (model-resolution boxes)."""
+    tile = sketch.convert("RGB")
+    draw = ImageDraw.Draw(tile)
+    for window in windows.values():
+        draw.rectangle([window.left, window.top, window.left + window.size - 1,
+                        window.top + window.size - 1], outline=(40, 110, 230))
+    return tile
+
+
 def _baseline_face(baseline: SimpleGAN, pipe: Sketch2Anime, sketch, hints) -> Image.Image:
     # The baseline gets exactly what the method's model gets: the framed sketch and hints.
     sketch_input, frame = pipe.framed_sketch_tensor(sketch)  # (1, 1, R, R)
@@ -59,7 +68,7 @@ def make_grid(pipe: Sketch2Anime, baseline: SimpleGAN | None, k: int = 10,
     labels += ["SimpleGAN, upscaled"] if baseline is not None else []
     labels += ["projected sketch"]
     if pipe.parts is not None:
-        labels += ["whole face: refine=1", "whole face: projected"]
+        labels += ["per part: refine=1", "per part: projected"]
     rows = []
     for name, sketch in example_sketches().items():
         for hints in (example_hints(name), None):
@@ -74,8 +83,8 @@ def make_grid(pipe: Sketch2Anime, baseline: SimpleGAN | None, k: int = 10,
                 tiles.append(pipe.upscaler(_baseline_face(baseline, pipe, sketch, hints)))
             tiles.append(result.projected_sketch)
             if pipe.parts is not None:
-                whole = pipe(sketch, hints=hints, refine=1.0, k=k, per_part=False)
-                tiles += [whole.image, whole.projected_sketch]
+                parts = pipe(sketch, hints=hints, refine=1.0, k=k, per_part=True)
+                tiles += [parts.image, _with_windows(parts.projected_sketch, pipe.parts.windows)]
             rows.append(np.concatenate([np.asarray(_tile(t)) for t in tiles], axis=1))
     grid = Image.fromarray(np.concatenate(rows, axis=0))
     canvas = Image.new("RGB", (grid.width, grid.height + 24), "white")

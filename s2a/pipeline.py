@@ -5,9 +5,9 @@
     out = pipe(sketch, hints=None, refine=1.0, k=10, seed=0, include=(), exclude=())
     out = pipe(sketch, refine={"left_eye": 0.0, "mouth": 0.5})  # per face part
 
-With a parts model in the weights (`s2a.parts`), each face part is projected on its own
-bank with its own refine and the projected parts are assembled into one sketch; without
-one (or with per_part=False) the whole face is projected at once.
+With a parts model in the weights (`s2a.parts`), a refine per part (or per_part=True)
+projects each face part on its own bank with its own refine and assembles the projected
+parts into one sketch; otherwise the whole face is projected at once.
 """
 
 from __future__ import annotations
@@ -160,8 +160,9 @@ class Sketch2Anime:
         `refine` blends the user's own latent (0) with its projection onto the bank (1):
         one number, or with the per-part model a mapping from part (`left_eye`,
         `right_eye`, `nose`, `mouth`, `rest`) to a number, parts not named keeping 1.0.
-        `per_part`: None (default) uses the per-part model when the weights have one,
-        False the whole-face model, True requires the per-part one.
+        `per_part`: None (default) uses the per-part model when `refine` is a mapping,
+        else the whole-face model (on the project's own drawings its faces look better;
+        model card); True requires the per-part model, False the whole-face one.
         `k` is the number of neighbours; `seed` 0 gives the plain projection, other seeds
         variations on the same neighbours. `upscale` (default) returns the face from the
         anime upscaler at `output_resolution`; False the model's own `resolution` x
@@ -205,13 +206,14 @@ class Sketch2Anime:
         cannot (no parts in the weights, or a per-part refine on the whole-face path)."""
         if per_part is not None and not isinstance(per_part, (bool, np.bool_)):
             raise ValueError(f"per_part must be True, False or None, got {per_part!r}.")
-        use_parts = self.parts is not None if per_part is None else bool(per_part)
+        use_parts = isinstance(refine, Mapping) if per_part is None else bool(per_part)
+        if isinstance(refine, Mapping) and (not use_parts or self.parts is None):
+            raise ValueError("A refine per face part needs the per-part model"
+                             + (" (these weights have none)" if self.parts is None else "")
+                             + "; give one number for the whole face.")
         if use_parts and self.parts is None:
             raise ValueError("These weights have no per-part model (no parts/ folder); "
                              "use per_part=False or weights with parts.")
-        if isinstance(refine, Mapping) and not use_parts:
-            raise ValueError("A refine per face part needs the per-part model; give one "
-                             "number for the whole face.")
         return use_parts
 
     @contextlib.contextmanager

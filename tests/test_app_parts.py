@@ -58,8 +58,8 @@ def test_one_part_slider_changes_only_that_part(part_pipe, tmp_path):
     plain = handlers.generate(sketch_payload(), None, 1.0, 5, 0, None, (), *ONES)
     no_nose = handlers.generate(sketch_payload(), None, 1.0, 5, 0, None, (),
                                 1.0, 1.0, 0.0, 1.0, 1.0)
-    assert handlers.pipe.refines == [dict.fromkeys(PART_NAMES, 1.0),
-                                     {**dict.fromkeys(PART_NAMES, 1.0), "nose": 0.0}]
+    # All five equal to the master: the whole-face model; one apart: the per-part model.
+    assert handlers.pipe.refines == [1.0, {**dict.fromkeys(PART_NAMES, 1.0), "nose": 0.0}]
     # The nose kept the user's own latent: the projected sketch changed.
     assert not np.array_equal(np.asarray(plain[1]), np.asarray(no_nose[1]))
     # Live previews pass the same mapping.
@@ -102,7 +102,7 @@ def test_bad_part_values_are_gradio_errors_and_the_app_goes_on(part_pipe, tmp_pa
 
 def test_projected_sketch_shows_the_part_windows(part_pipe, whole_pipe, tmp_path):
     (_, panel, *_), _ = app.Handlers(part_pipe, downloads=tmp_path).run(
-        face_sketch(256), None, 1.0, 5, 0, upscale=False)
+        face_sketch(256), None, {"mouth": 0.5}, 5, 0, upscale=False)
     side, resolution = app.SKETCH_DISPLAY, part_pipe.resolution
     assert panel.mode == "RGB" and panel.size == (2 * side, side)
     pixels = np.asarray(panel)
@@ -115,9 +115,10 @@ def test_projected_sketch_shows_the_part_windows(part_pipe, whole_pipe, tmp_path
     # The model input (left half) stays grey: no boxes there.
     left = pixels[:, :side]
     assert (left[..., 0] == left[..., 1]).all() and (left[..., 1] == left[..., 2]).all()
-    (_, panel, *_), _ = app.Handlers(whole_pipe, downloads=tmp_path).run(
-        face_sketch(256), None, 1.0, 5, 0, upscale=False)
-    assert panel.mode == "L"
+    for pipe in (whole_pipe, part_pipe):  # the whole-face model draws no boxes
+        (_, panel, *_), _ = app.Handlers(pipe, downloads=tmp_path).run(
+            face_sketch(256), None, 1.0, 5, 0, upscale=False)
+        assert panel.mode == "L"
 
 
 def test_part_boxes_scale_to_the_displayed_size():

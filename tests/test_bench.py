@@ -47,10 +47,9 @@ def test_bank_report_structure(capsys):
 def test_per_part_report_times_both_models(tiny_part_weights):
     report = bench.run_pipeline_bench(tiny_part_weights, calls=3, warmup=1, threads=(1,),
                                       cold=False)
-    assert report["model"] == "per part"
-    result = report["threads"]["1"]
+    assert report["per_part_model"]
+    parts = report["per_part"]["1"]
     for step in STEPS:  # every step is timed on the per-part path too
-        assert 0 < result["steps"][step]["p50_ms"], step
-    whole = report["whole_face"]["1"]
-    assert 0 < whole["live"]["p50_ms"] <= whole["live"]["p95_ms"]
-    assert "whole-face live" in bench.format_report(report)
+        assert 0 < parts["steps"][step]["p50_ms"], step
+    assert 0 < parts["live"]["p50_ms"] <= parts["live"]["p95_ms"]
+    assert "per-part live" in bench.format_report(report)

@@ -36,4 +36,4 @@ def test_a_per_part_model_adds_the_whole_face_columns(tiny_part_weights, tmp_pat
     out = tmp_path / "parts.png"
     assert main(["--weights", tiny_part_weights, "--out", str(out)]) == 0
     with Image.open(out) as grid:
-        assert grid.width == 8 * TILE  # the 6 columns + whole face at refine 1 + projected
+        assert grid.width == 8 * TILE  # the 6 columns + per part at refine 1 + projected

@@ -284,14 +284,19 @@ def test_part_model_load_rejects_broken_folders(tiny_part_weights, tmp_path, bre
 # ---------------------------------------------------------------- the pipeline, per part
 
 
-def test_per_part_is_the_default_with_parts(pipe, sketch):
+def test_a_refine_per_part_runs_the_per_part_model(pipe, whole_pipe, sketch):
     assert pipe.parts is not None
-    out = pipe(sketch, upscale=False)
+    out = pipe(sketch, refine={"nose": 0.5}, upscale=False)
     assert set(out.part_neighbors) == set(PART_NAMES)
     assert out.neighbors == out.part_neighbors["rest"]
-    same = pipe(sketch, upscale=False, per_part=True)
-    assert same.projected_sketch.tobytes() == out.projected_sketch.tobytes()
-    assert same.image.tobytes() == out.image.tobytes()
+    same = pipe(sketch, refine=dict.fromkeys(PART_NAMES, 1.0), upscale=False)
+    forced = pipe(sketch, upscale=False, per_part=True)
+    assert same.projected_sketch.tobytes() == forced.projected_sketch.tobytes()
+    assert same.image.tobytes() == forced.image.tobytes()
+    # One number (the default) is the whole-face model, as without parts/.
+    plain, whole = pipe(sketch, upscale=False), whole_pipe(sketch, upscale=False)
+    assert plain.part_neighbors is None
+    assert plain.image.tobytes() == whole.image.tobytes()
 
 
 def test_per_part_false_is_the_whole_face_path(pipe, whole_pipe, sketch):
@@ -301,7 +306,7 @@ def test_per_part_false_is_the_whole_face_path(pipe, whole_pipe, sketch):
     assert out.neighbors == whole.neighbors
     assert out.image.tobytes() == whole.image.tobytes()
     assert out.projected_sketch.tobytes() == whole.projected_sketch.tobytes()
-    per_part = pipe(sketch, refine=0.5, upscale=False)
+    per_part = pipe(sketch, refine=0.5, upscale=False, per_part=True)
     assert per_part.projected_sketch.tobytes() != out.projected_sketch.tobytes()
 
 
@@ -332,10 +337,10 @@ def test_bad_refine_per_part_is_refused_by_the_pipeline(pipe, sketch, refine):
 
 
 def test_refine_mapping_defaults_to_one(pipe, sketch):
-    plain = pipe(sketch, upscale=False)
+    plain = pipe(sketch, upscale=False, per_part=True)
     named = pipe(sketch, refine={"mouth": 1.0}, upscale=False)
     assert named.projected_sketch.tobytes() == plain.projected_sketch.tobytes()
-    one_number = pipe(sketch, refine=0.5, upscale=False)
+    one_number = pipe(sketch, refine=0.5, upscale=False, per_part=True)
     mapping = pipe(sketch, refine=dict.fromkeys(PART_NAMES, 0.5), upscale=False)
     assert one_number.projected_sketch.tobytes() == mapping.projected_sketch.tobytes()
     assert one_number.image.tobytes() == mapping.image.tobytes()
@@ -353,7 +358,7 @@ def test_left_eye_refine_changes_only_the_left_eye_window(pipe, sketch, sketches
     assert difference.amax(dim=(1, 2)).min() > 0  # and the eye did change, for both items
     assert all(torch.equal(decoded_a[n], decoded_b[n]) for n in PART_NAMES if n != "left_eye")
     # The same through the public call, on the projected sketch it returns.
-    before = np.asarray(pipe(sketch, upscale=False).projected_sketch, np.int16)
+    before = np.asarray(pipe(sketch, upscale=False, per_part=True).projected_sketch, np.int16)
     after = np.asarray(pipe(sketch, refine={"left_eye": 0.0}, upscale=False).projected_sketch,
                        np.int16)
     assert (before[outside] == after[outside]).all()
@@ -373,11 +378,12 @@ def test_neighbours_of_every_part_sum_to_one(pipe, sketch, k):
 
 
 def test_pins_and_drops_apply_to_every_part(pipe, sketch):
-    free = pipe(sketch, k=5, upscale=False).part_neighbors
+    free = pipe(sketch, k=5, upscale=False, per_part=True).part_neighbors
     dropped = free["nose"][0][0]  # the nose's nearest, dropped from every part
     pinned = next(i for i in range(len(pipe.bank))
                   if all(i not in {j for j, _ in free[n]} for n in PART_NAMES))
-    out = pipe(sketch, k=5, include=(pinned,), exclude=(dropped,), upscale=False)
+    out = pipe(sketch, k=5, include=(pinned,), exclude=(dropped,), upscale=False,
+               per_part=True)
     for name in PART_NAMES:
         indices = [i for i, _ in out.part_neighbors[name]]
         assert pinned in indices and dropped not in indices and len(indices) == 5
