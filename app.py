@@ -128,7 +128,7 @@ def received_and_projected(received: Image.Image, projected: Image.Image,
 
 def part_note(pipe: Sketch2Anime) -> str:
     """The line in the "Per part" group: how the sliders work, or that there are none."""
-    return NO_PARTS_NOTE if pipe.parts is None else PARTS_NOTE
+    return NO_PARTS_NOTE if not pipe.has_parts else PARTS_NOTE
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ class Handlers:
         (PART_NAMES order) when the weights have a per-part model and a slider differs
         from the master, which runs the per-part model; else the master `refine` (the
         whole-face model). ValueError on a bad master value or slider count."""
-        if self.pipe.parts is None or not part_refine:
+        if not self.pipe.has_parts or not part_refine:
             return refine
         if isinstance(refine, bool) or not isinstance(refine, (int, float)) \
                 or not 0.0 <= refine <= 1.0:  # the master is not checked by the pipeline
@@ -520,7 +520,7 @@ def build_demo(pipe: Sketch2Anime, handlers: Handlers | None = None) -> gr.Block
                                        elem_id="live", scale=1)
                     button = gr.Button("Generate", variant="primary", elem_id="generate",
                                        scale=2)
-                has_parts = pipe.parts is not None
+                has_parts = pipe.has_parts
                 with gr.Row(equal_height=True):
                     refine = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Refine",
                                        info="0 = my lines exactly, 1 = most professional"

@@ -168,7 +168,7 @@ def load_systems(
 def available_systems(pipe: Sketch2Anime, baseline: SimpleGAN | None) -> list[str]:
     """SYSTEMS less the SimpleGAN without a baseline and the per-part model without parts."""
     return [s for s in SYSTEMS if (s != BASELINE_SYSTEM or baseline is not None)
-            and (s != PARTS_SYSTEM or pipe.parts is not None)]
+            and (s != PARTS_SYSTEM or pipe.has_parts)]
 
 
 def make_sketch_sets(sketches: np.ndarray, seed: int) -> dict[str, np.ndarray]:
@@ -423,7 +423,7 @@ def sample_grid(
     hints = np.stack([simulate_item_hints(images[i], int(i), SAMPLE_HINTS, seed) for i in items])
     hint_input = hints_batch(hints, resolution)  # (n, 4, R, R)
     blank = np.full((len(items), resolution, resolution, 3), 255, np.uint8)
-    systems = [s for s in SYSTEMS if s != PARTS_SYSTEM or pipe.parts is not None]
+    systems = [s for s in SYSTEMS if s != PARTS_SYSTEM or pipe.has_parts]
     blocks = []
     for name, sketch_set in sketches.items():
         given = np.asarray(sketch_set[items])  # (n, R, R)

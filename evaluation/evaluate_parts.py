@@ -19,7 +19,9 @@ part neighbours, and a sample grid.
 Realism and PSNR of the per-part model sit beside the others in `evaluation.evaluate`
 (system "parts r=1"). Writes <out>/parts_eval.json, <out>/parts_eval.md and
 <out>/parts_samples.png (rough input | per-part projection with its windows | face |
-whole-face projection | face, and the independence pair).
+whole-face projection | face, and the independence pair). With --own-out PNG, the same
+columns for the project's own example drawings with the right eye redrawn closed (no
+dataset image in it, so it may go into docs/).
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seeds the degraded drawings")
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--own-out", default=None,
+                        help="also write the own-drawings independence grid here (a PNG)")
     args = parser.parse_args(argv)
     if args.limit < 0 or args.k < 1 or args.batch_size < 1:
         parser.error("--limit must be >= 0, --k and --batch-size >= 1")
@@ -255,6 +259,31 @@ def sample_grid(pipe: Sketch2Anime, degraded: np.ndarray, shown: dict, k: int) -
     return grid.resize((grid.width * 2, grid.height * 2), Image.Resampling.NEAREST)
 
 
+def own_drawings_grid(pipe: Sketch2Anime, k: int) -> Image.Image:
+    """The example drawings (`s2a.examples`), framed as the model sees them, with the right
+    eye redrawn closed: drawn input | per-part projection | face | whole-face projection |
+    face, at refine 1 and without hints."""
+    from s2a.examples import example_sketches
+
+    left, right = pipe.parts.windows["left_eye"], pipe.parts.windows["right_eye"]
+    framed = np.stack([(pipe.framed_sketch_tensor(s)[0][0, 0].cpu().numpy() * 255).round()
+                       for s in example_sketches().values()]).astype(np.uint8)
+    _, closed = eye_pairs(framed, left, right)
+    rows, cols = right.slices()
+    drawn = framed.copy()
+    drawn[:, rows, cols] = closed[:, rows, cols]  # only the right eye changed
+    faces_p, projected_p, _ = faces_of_parts(pipe, drawn, dict.fromkeys(PART_NAMES, 1.0), k)
+    faces_w, projected_w = faces_of_whole(pipe, drawn, 1.0, k)
+    side = pipe.resolution
+    grid = Image.new("RGB", (5 * side, len(drawn) * side), "white")
+    for r in range(len(drawn)):
+        tiles = [_tile(drawn[r]), with_windows(projected_p[r], pipe.parts.windows),
+                 _tile(faces_p[r]), _tile(projected_w[r]), _tile(faces_w[r])]
+        for c, tile in enumerate(tiles):
+            grid.paste(tile, (c * side, r * side))
+    return grid.resize((grid.width * 2, grid.height * 2), Image.Resampling.NEAREST)
+
+
 def format_report(report: dict) -> str:
     lines = ["## Locality (degraded val sketches, no hints)", "",
              "| part | change inside window (pooled) | per-item median | window area | "
@@ -291,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if pipe.parts is None:
+    if not pipe.has_parts:
         print(f"error: {args.weights} has no per-part model (parts/)", file=sys.stderr)
         return 2
     _, train = load_split(args.data, "train")
@@ -316,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     sample_grid(pipe, degraded, shown, k).save(out / "parts_samples.png")
     print(text)
     print(f"Wrote {out / 'parts_eval.json'}, parts_eval.md and parts_samples.png")
+    if args.own_out:
+        Path(args.own_out).parent.mkdir(parents=True, exist_ok=True)
+        own_drawings_grid(pipe, k).save(args.own_out)
+        print(f"Wrote {args.own_out}")
     return 0
 
 

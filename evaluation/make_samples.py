@@ -67,7 +67,7 @@ def make_grid(pipe: Sketch2Anime, baseline: SimpleGAN | None, k: int = 10,
     labels += ["refine=1, LANCZOS", "refine=1, upscaled", "refine=0, upscaled"]
     labels += ["SimpleGAN, upscaled"] if baseline is not None else []
     labels += ["projected sketch"]
-    if pipe.parts is not None:
+    if pipe.has_parts:
         labels += ["per part: refine=1", "per part: projected"]
     rows = []
     for name, sketch in example_sketches().items():
@@ -82,7 +82,7 @@ def make_grid(pipe: Sketch2Anime, baseline: SimpleGAN | None, k: int = 10,
             if baseline is not None:
                 tiles.append(pipe.upscaler(_baseline_face(baseline, pipe, sketch, hints)))
             tiles.append(result.projected_sketch)
-            if pipe.parts is not None:
+            if pipe.has_parts:
                 parts = pipe(sketch, hints=hints, refine=1.0, k=k, per_part=True)
                 tiles += [parts.image, _with_windows(parts.projected_sketch, pipe.parts.windows)]
             rows.append(np.concatenate([np.asarray(_tile(t)) for t in tiles], axis=1))

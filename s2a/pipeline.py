@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -62,7 +63,7 @@ class Sketch2Anime:
 
     def __init__(self, autoencoder: SketchAutoencoder, generator: Generator | SpatialGenerator,
                  bank: LatentBank, upscaler: Upscaler | None = None,
-                 parts: PartModel | None = None):
+                 parts: PartModel | str | os.PathLike | None = None):
         if autoencoder.config.resolution != generator.config.resolution:
             raise ValueError("The autoencoder and generator were trained at different resolutions.")
         if not autoencoder.config.latent_dim == generator.config.latent_dim == bank.dim:
@@ -70,15 +71,17 @@ class Sketch2Anime:
                 f"Latent sizes disagree: autoencoder {autoencoder.config.latent_dim}, "
                 f"generator {generator.config.latent_dim}, bank {bank.dim}."
             )
-        if parts is not None and (parts.resolution != autoencoder.config.resolution
-                                  or len(parts) != len(bank)):
-            raise ValueError("The part model does not fit the whole-face model: "
-                             f"{parts.resolution} px and {len(parts)} sketches against "
-                             f"{autoencoder.config.resolution} px and {len(bank)}.")
         self.autoencoder = autoencoder.eval()
         self.generator = generator.eval()
         self.bank = bank
-        self.parts = parts  # None: the whole-face model only
+        # The per-part model, or the folder it is loaded from on first use: its banks take
+        # about 250 MB of memory that calls with one refine number never need.
+        self._parts, self._parts_folder = None, None
+        if isinstance(parts, PartModel):
+            self._parts = self._fitting(parts)
+        elif parts is not None:
+            self._parts_folder = Path(parts)
+        self._parts_lock = threading.Lock()
         self.device = torch.device("cpu")
         self._step_times: dict[str, list[float]] | None = None  # see record_step_times
         # Started on first use: it loads a native engine that the training and evaluation
@@ -90,6 +93,27 @@ class Sketch2Anime:
     def resolution(self) -> int:
         """The model's square resolution in pixels."""
         return self.generator.config.resolution
+
+    @property
+    def has_parts(self) -> bool:
+        """Whether the weights have a per-part model (without loading it)."""
+        return self._parts is not None or self._parts_folder is not None
+
+    @property
+    def parts(self) -> PartModel | None:
+        """The per-part model (`s2a.parts`), loaded on first use; None without one."""
+        with self._parts_lock:
+            if self._parts is None and self._parts_folder is not None:
+                self._parts = self._fitting(PartModel.load(self._parts_folder,
+                                                           self.autoencoder)).to(self.device)
+            return self._parts
+
+    def _fitting(self, parts: PartModel) -> PartModel:
+        if parts.resolution != self.autoencoder.config.resolution or len(parts) != len(self.bank):
+            raise ValueError("The part model does not fit the whole-face model: "
+                             f"{parts.resolution} px and {len(parts)} sketches against "
+                             f"{self.autoencoder.config.resolution} px and {len(self.bank)}.")
+        return parts
 
     @property
     def upscaler(self) -> Upscaler:
@@ -136,9 +160,7 @@ class Sketch2Anime:
         with contextlib.redirect_stdout(io.StringIO()):
             autoencoder = SketchAutoencoder.from_pretrained(folder / AUTOENCODER_DIR)
             generator = load_generator(folder / GENERATOR_DIR)
-        parts = None
-        if (folder / PARTS_DIR).is_dir():
-            parts = PartModel.load(folder / PARTS_DIR, autoencoder)
+        parts = folder / PARTS_DIR if (folder / PARTS_DIR).is_dir() else None  # loaded on use
         return cls(autoencoder, generator, LatentBank.load(folder / BANK_DIR), parts=parts)
 
     def to(self, device: str | torch.device) -> Sketch2Anime:
@@ -146,8 +168,8 @@ class Sketch2Anime:
         self.device = torch.device(device)
         self.autoencoder.to(self.device)
         self.generator.to(self.device)
-        if self.parts is not None:
-            self.parts.to(self.device)
+        if self._parts is not None:  # a part model not loaded yet moves when it loads
+            self._parts.to(self.device)
         return self
 
     @torch.no_grad()
@@ -207,11 +229,11 @@ class Sketch2Anime:
         if per_part is not None and not isinstance(per_part, (bool, np.bool_)):
             raise ValueError(f"per_part must be True, False or None, got {per_part!r}.")
         use_parts = isinstance(refine, Mapping) if per_part is None else bool(per_part)
-        if isinstance(refine, Mapping) and (not use_parts or self.parts is None):
+        if isinstance(refine, Mapping) and (not use_parts or not self.has_parts):
             raise ValueError("A refine per face part needs the per-part model"
-                             + (" (these weights have none)" if self.parts is None else "")
+                             + (" (these weights have none)" if not self.has_parts else "")
                              + "; give one number for the whole face.")
-        if use_parts and self.parts is None:
+        if use_parts and not self.has_parts:
             raise ValueError("These weights have no per-part model (no parts/ folder); "
                              "use per_part=False or weights with parts.")
         return use_parts

@@ -54,6 +54,16 @@ def test_report_on_tiny_weights(tiny_part_weights, prepared_data, tmp_path, monk
     assert (out / "parts_samples.png").is_file()
 
 
+def test_own_drawings_grid_has_a_row_per_example(tiny_part_weights):
+    from evaluation.evaluate_parts import own_drawings_grid
+    from s2a import Sketch2Anime
+    from s2a.examples import example_sketches
+
+    pipe = Sketch2Anime.from_pretrained(tiny_part_weights)
+    grid = own_drawings_grid(pipe, 3)
+    assert grid.size == (2 * 5 * pipe.resolution, 2 * len(example_sketches()) * pipe.resolution)
+
+
 def test_banks_of_other_data_fail_clearly(tiny_part_weights, prepared_data, tmp_path, capsys):
     assert main(["--weights", tiny_part_weights, "--data", prepared_data,
                  "--out", str(tmp_path / "y"), "--limit", "4"]) == 2

@@ -417,3 +417,38 @@ def test_windows_mask_covers_the_windows_only(tiny_part_weights):
         centre = (window.top + window.size // 2, window.left + window.size // 2)
         assert mask[centre] == 1.0
     assert torch.all(mask[~inside] == 0) and torch.all(mask[inside] > 0)
+
+
+def test_bundled_weights_hold_a_per_part_model_within_budget():
+    """Issue 15's budget: all of weights/ within 80 MB, the parts at the default windows
+    and banks of the same training sketches as the whole-face bank."""
+    from s2a.hub import BUNDLED_WEIGHTS
+
+    total = sum(f.stat().st_size for f in BUNDLED_WEIGHTS.rglob("*") if f.is_file())
+    assert total <= 80e6
+    pipe = Sketch2Anime.from_pretrained()
+    assert pipe.parts is not None and len(pipe.parts) == len(pipe.bank)
+    assert pipe.parts.windows == DEFAULT_WINDOWS
+
+
+def test_the_part_model_loads_on_first_use(tiny_part_weights, sketch):
+    """Its banks cost memory that one-number calls never need."""
+    pipe = Sketch2Anime.from_pretrained(tiny_part_weights)
+    assert pipe.has_parts and pipe._parts is None
+    pipe(sketch, upscale=False)
+    assert pipe._parts is None  # the whole-face model ran
+    assert pipe(sketch, refine={"nose": 0.5}, upscale=False).part_neighbors is not None
+    assert pipe._parts is not None and pipe.parts is pipe._parts
+
+
+def test_a_broken_part_folder_is_a_clear_error_on_first_use(tiny_part_weights, tmp_path, sketch):
+    folder = tmp_path / "weights"
+    shutil.copytree(tiny_part_weights, folder)
+    (folder / "parts" / "parts.json").unlink()
+    from s2a.manifest import write_manifest
+
+    write_manifest(folder)  # a folder exported this way: its manifest agrees
+    pipe = Sketch2Anime.from_pretrained(folder)
+    assert pipe(sketch, upscale=False).part_neighbors is None
+    with pytest.raises(ValueError, match="parts.json"):
+        pipe(sketch, refine={"nose": 0.5}, upscale=False)

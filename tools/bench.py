@@ -165,7 +165,7 @@ def run_pipeline_bench(weights: str | None = None, calls: int = 200, warmup: int
     before = torch.get_num_threads(), faiss.omp_get_max_threads()
     report = {
         "weights": str(weights or "bundled"),
-        "per_part_model": pipe.parts is not None,  # timed under "per_part" beside the rest
+        "per_part_model": pipe.has_parts,  # timed under "per_part" beside the rest
         "resolution": pipe.resolution,
         "bank_size": len(pipe.bank),
         "bank_index": pipe.bank.index_type,
@@ -184,7 +184,7 @@ def run_pipeline_bench(weights: str | None = None, calls: int = 200, warmup: int
         for n in threads:
             set_threads(n, faiss_threads)
             report["threads"][str(n)] = time_steps(pipe, sketch, hints, calls, warmup)
-            if pipe.parts is not None:  # the per-part model in the same run, for the ratio
+            if pipe.has_parts:  # the per-part model in the same run, for the ratio
                 parts = time_steps(pipe, sketch, hints, calls, warmup, per_part=True)
                 report.setdefault("per_part", {})[str(n)] = {
                     "steps": parts["steps"], "end_to_end": parts["end_to_end"],
