@@ -20,8 +20,8 @@ Realism and PSNR of the per-part model sit beside the others in `evaluation.eval
 (system "parts r=1"). Writes <out>/parts_eval.json, <out>/parts_eval.md and
 <out>/parts_samples.png (rough input | per-part projection with its windows | face |
 whole-face projection | face, and the independence pair). With --own-out PNG, the same
-columns for the project's own example drawings with the right eye redrawn closed (no
-dataset image in it, so it may go into docs/).
+columns for faces the project draws itself (`drawn_face`), both eyes open and one closed
+(no dataset image in it, so it may go into docs/).
 """
 
 from __future__ import annotations
@@ -259,19 +259,43 @@ def sample_grid(pipe: Sketch2Anime, degraded: np.ndarray, shown: dict, k: int) -
     return grid.resize((grid.width * 2, grid.height * 2), Image.Resampling.NEAREST)
 
 
-def own_drawings_grid(pipe: Sketch2Anime, k: int) -> Image.Image:
-    """The example drawings (`s2a.examples`), framed as the model sees them, with the right
-    eye redrawn closed: drawn input | per-part projection | face | whole-face projection |
-    face, at refine 1 and without hints."""
-    from s2a.examples import example_sketches
+def drawn_face(resolution: int, windows: dict[str, PartWindow], long_hair: bool = False
+               ) -> np.ndarray:
+    """A plain face drawn in 1 px lines like the training sketches, its eye, nose and
+    mouth centred in their windows: (R, R) uint8, both eyes open (the left mirrored)."""
+    face = np.full((resolution, resolution), 255, np.uint8)
+    scale = resolution / 96
+    at = lambda v: int(round(v * scale))  # noqa: E731
+    cv2.ellipse(face, (at(48), at(50)), (at(36), at(42)), 0, 0, 180, 0, 1)  # jaw
+    for x in range(at(16), at(80), at(8)):  # fringe
+        cv2.line(face, (x, at(6)), (x + at(6), at(22)), 0, 1)
+    cv2.ellipse(face, (at(48), at(40)), (at(38), at(34)), 0, 180, 360, 0, 1)  # skull
+    if long_hair:
+        for x in (at(10), at(14), at(82), at(86)):
+            cv2.line(face, (x, at(30)), (x, at(94)), 0, 1)
+    eye = windows["left_eye"]
+    cx, cy = eye.left + eye.size // 2, eye.top + eye.size // 2 + at(2)
+    cv2.ellipse(face, (cx, cy), (at(8), at(9)), 0, 0, 360, 0, 1)
+    cv2.circle(face, (cx + at(1), cy + at(2)), at(4), 0, -1)
+    cv2.line(face, (cx - at(10), cy - at(8)), (cx + at(9), cy - at(10)), 0, 2)  # lashes
+    nose = windows["nose"]
+    cv2.line(face, (nose.left + nose.size // 2, nose.top + nose.size // 2),
+             (nose.left + nose.size // 2 - at(2), nose.top + nose.size // 2 + at(3)), 0, 1)
+    mouth = windows["mouth"]
+    cv2.ellipse(face, (mouth.left + mouth.size // 2, mouth.top + at(12)), (at(6), at(3)),
+                0, 0, 180, 0, 1)
+    return eye_pairs(face[None], windows["left_eye"], windows["right_eye"])[0][0]
 
+
+def own_drawings_grid(pipe: Sketch2Anime, k: int) -> Image.Image:
+    """Faces the project draws itself (`drawn_face`, short and long hair), each with both
+    eyes open and with the right eye closed: drawn input | per-part projection | face |
+    whole-face projection | face, at refine 1 and without hints."""
     left, right = pipe.parts.windows["left_eye"], pipe.parts.windows["right_eye"]
-    framed = np.stack([(pipe.framed_sketch_tensor(s)[0][0, 0].cpu().numpy() * 255).round()
-                       for s in example_sketches().values()]).astype(np.uint8)
-    _, closed = eye_pairs(framed, left, right)
-    rows, cols = right.slices()
-    drawn = framed.copy()
-    drawn[:, rows, cols] = closed[:, rows, cols]  # only the right eye changed
+    faces = np.stack([drawn_face(pipe.resolution, pipe.parts.windows, hair)
+                      for hair in (False, True)])
+    symmetric, asymmetric = eye_pairs(faces, left, right)
+    drawn = np.stack([d for pair in zip(symmetric, asymmetric) for d in pair])
     faces_p, projected_p, _ = faces_of_parts(pipe, drawn, dict.fromkeys(PART_NAMES, 1.0), k)
     faces_w, projected_w = faces_of_whole(pipe, drawn, 1.0, k)
     side = pipe.resolution

@@ -57,11 +57,22 @@ def test_report_on_tiny_weights(tiny_part_weights, prepared_data, tmp_path, monk
 def test_own_drawings_grid_has_a_row_per_example(tiny_part_weights):
     from evaluation.evaluate_parts import own_drawings_grid
     from s2a import Sketch2Anime
-    from s2a.examples import example_sketches
 
     pipe = Sketch2Anime.from_pretrained(tiny_part_weights)
     grid = own_drawings_grid(pipe, 3)
-    assert grid.size == (2 * 5 * pipe.resolution, 2 * len(example_sketches()) * pipe.resolution)
+    assert grid.size == (2 * 5 * pipe.resolution, 2 * 4 * pipe.resolution)  # 2 faces x 2 eyes
+
+
+def test_drawn_face_puts_its_parts_in_their_windows():
+    from evaluation.evaluate_parts import drawn_face
+
+    windows = scaled_windows(96, 8)
+    face = drawn_face(96, windows)
+    for name, window in windows.items():
+        rows, cols = window.slices()
+        assert (face[rows, cols] < 128).any(), name  # ink in every window
+    left, right = windows["left_eye"], windows["right_eye"]
+    assert eye_gap(face[None], left, right)[0] == 0  # both eyes open, mirrored
 
 
 def test_banks_of_other_data_fail_clearly(tiny_part_weights, prepared_data, tmp_path, capsys):
