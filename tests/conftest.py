@@ -55,6 +55,22 @@ def tiny_weights(tmp_path_factory) -> str:
     return str(folder)
 
 
+@pytest.fixture(scope="module")
+def whole_pipe(tiny_weights):
+    """The pipeline of `tiny_weights` (no per-part model)."""
+    from s2a import Sketch2Anime
+
+    return Sketch2Anime.from_pretrained(tiny_weights)
+
+
+@pytest.fixture(scope="module")
+def part_pipe(tiny_part_weights):
+    """The pipeline of `tiny_part_weights` (with a per-part model)."""
+    from s2a import Sketch2Anime
+
+    return Sketch2Anime.from_pretrained(tiny_part_weights)
+
+
 @pytest.fixture(scope="session")
 def tiny_part_weights(tiny_weights, tmp_path_factory) -> str:
     """`tiny_weights` plus a per-part model (parts/): tiny seeded part autoencoders at the

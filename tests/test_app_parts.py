@@ -33,16 +33,6 @@ def spy_handlers(pipe: Sketch2Anime, tmp_path) -> app.Handlers:
     return app.Handlers(Spy(pipe), downloads=tmp_path)
 
 
-@pytest.fixture(scope="module")
-def part_pipe(tiny_part_weights) -> Sketch2Anime:
-    return Sketch2Anime.from_pretrained(tiny_part_weights)
-
-
-@pytest.fixture(scope="module")
-def whole_pipe(tiny_weights) -> Sketch2Anime:
-    return Sketch2Anime.from_pretrained(tiny_weights)
-
-
 def select(index: int) -> gr.SelectData:
     return gr.SelectData(None, {"index": index, "value": None})
 

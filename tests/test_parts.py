@@ -33,13 +33,8 @@ R = TINY_RESOLUTION
 
 
 @pytest.fixture(scope="module")
-def pipe(tiny_part_weights) -> Sketch2Anime:
-    return Sketch2Anime.from_pretrained(tiny_part_weights)
-
-
-@pytest.fixture(scope="module")
-def whole_pipe(tiny_weights) -> Sketch2Anime:
-    return Sketch2Anime.from_pretrained(tiny_weights)
+def pipe(part_pipe) -> Sketch2Anime:
+    return part_pipe
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--dry-run", action="store_true", help="check the inputs, build nothing")
     args = parser.parse_args(argv)
+    check_encoding_args(parser, args)
+    return args
+
+
+def check_encoding_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The flags every bank builder shares: --autoencoder, --data, --batch-size, --device."""
     if not (Path(args.autoencoder) / "model.safetensors").is_file():
         parser.error(f"--autoencoder {args.autoencoder} has no model.safetensors")
     if not (Path(args.data) / "meta.json").is_file():
@@ -43,7 +49,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--batch-size must be at least 1")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda was asked for but no CUDA device is available")
-    return args
 
 
 @torch.no_grad()

@@ -29,6 +29,7 @@ from tqdm import tqdm
 from s2a.models import SketchAutoencoder
 from s2a.parts import PART_NAMES, WINDOWED_PARTS, PartModel, PartWindow
 from s2a.projection import LatentBank
+from training.build_bank import check_encoding_args
 from training.common import pick_device
 from training.data import load_split, sketch_to_tensor
 
@@ -59,14 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     except (OSError, KeyError, TypeError, ValueError):
         parser.error(f"--parts {args.parts}: no windows in its config.json "
                      "(a run folder of training.train_parts)")
-    if not (Path(args.autoencoder) / "model.safetensors").is_file():
-        parser.error(f"--autoencoder {args.autoencoder} has no model.safetensors")
-    if not (Path(args.data) / "meta.json").is_file():
-        parser.error(f"--data {args.data} holds no prepared data (run training.prepare_data)")
-    if args.batch_size < 1:
-        parser.error("--batch-size must be at least 1")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda was asked for but no CUDA device is available")
+    check_encoding_args(parser, args)
     return args
 
 
