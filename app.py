@@ -552,12 +552,14 @@ def build_demo(pipe: Sketch2Anime, handlers: Handlers | None = None) -> gr.Block
                                 buttons=["download", "fullscreen"])
                 with gr.Row(equal_height=True):
                     projected = gr.Image(label="Model input | projected sketch"
-                                         + (", parts boxed" if has_parts else ""), type="pil",
+                                         + (" (per part: parts boxed)" if has_parts else ""),
+                                         type="pil",
                                          format="png", height=170, interactive=False,
                                          buttons=[], scale=1, min_width=120,
                                          elem_id="projected-output")
-                    neighbors = gr.Gallery(label=("Neighbours of the rest (each part has "
-                                                  "its own): " if has_parts else "Neighbours: ")
+                    neighbors = gr.Gallery(label=("Neighbours (per part: the rest's; each "
+                                                  "part has its own): " if has_parts
+                                                  else "Neighbours: ")
                                            + "decoded sketch, #index: weight",
                                            columns=3, height=170, allow_preview=False,
                                            object_fit="contain", buttons=[], scale=2,
