@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     write_manifest(out)  # last: SHA-256 and size of every file written above
     # The exported folder must load and run exactly as the app will use it.
     with torch.no_grad():
-        Sketch2Anime.from_pretrained(out)  # with the parts, when they were given
+        exported = Sketch2Anime.from_pretrained(out)
+        _ = exported.parts  # the per-part model otherwise loads only on its first call
     total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"Exported to {out} ({total / 2**20:.1f} MiB in all)")
     return 0
