@@ -196,8 +196,13 @@ def hints_batch(hints: np.ndarray, resolution: int) -> torch.Tensor:
     return torch.from_numpy(np.stack([hints_to_array(h, resolution) for h in hints]))
 
 
+def sketch_batch(sketches: np.ndarray) -> torch.Tensor:
+    """(B, R, R) uint8 sketches -> (B, 1, R, R) float in [0, 1], 1 = paper."""
+    return torch.from_numpy(np.asarray(sketches, np.float32) / 255.0)[:, None]
+
+
 def to_uint8_images(images: torch.Tensor) -> np.ndarray:
-    """(B, 3, R, R) in [0, 1] -> (B, R, R, 3) uint8 on the CPU."""
+    """(B, C, R, R) in [0, 1] -> (B, R, R, C) uint8 on the CPU (faces: C = 3)."""
     return (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
@@ -210,7 +215,7 @@ def run_system(
     k: int,
 ) -> np.ndarray:
     """Draw faces for (B, R, R) uint8 sketches and (B, 4, R, R) hints -> (B, R, R, 3) uint8."""
-    sketch_input = torch.from_numpy(sketches.astype(np.float32) / 255.0)[:, None]  # (B, 1, R, R)
+    sketch_input = sketch_batch(sketches)  # (B, 1, R, R)
     if system == BASELINE_SYSTEM:
         if baseline is None:
             raise ValueError("The simplegan system needs a baseline model.")

@@ -37,7 +37,7 @@ import torch
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from evaluation.evaluate import load_systems, load_val_split, to_uint8_images
+from evaluation.evaluate import load_systems, load_val_split, sketch_batch, to_uint8_images
 from evaluation.evaluate_autoencoder import bootstrap_interval
 from s2a import Sketch2Anime
 from s2a.metrics import edge_f1
@@ -74,28 +74,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def as_input(sketches: np.ndarray) -> torch.Tensor:
-    """(B, R, R) uint8 -> (B, 1, R, R) float in [0, 1], 1 = paper."""
-    return torch.from_numpy(np.asarray(sketches, np.float32) / 255.0)[:, None]
-
-
 def faces_of_parts(pipe: Sketch2Anime, sketches: np.ndarray, refine: dict[str, float],
                    k: int) -> tuple[np.ndarray, np.ndarray, dict]:
     """(B, R, R) uint8 sketches -> faces (B, R, R, 3) uint8, assembled projected sketches
     (B, R, R) uint8 and neighbours per part, with no hints."""
     hints = torch.zeros(len(sketches), 4, pipe.resolution, pipe.resolution)
-    images, assembled, neighbors = pipe.generate_parts(as_input(sketches), hints, refine, k)
-    projected = (assembled[:, 0].clamp(0, 1) * 255).round().byte().cpu().numpy()
-    return to_uint8_images(images), projected, neighbors
+    images, assembled, neighbors = pipe.generate_parts(sketch_batch(sketches), hints, refine, k)
+    return to_uint8_images(images), to_uint8_images(assembled)[..., 0], neighbors
 
 
 def faces_of_whole(pipe: Sketch2Anime, sketches: np.ndarray, refine: float,
                    k: int) -> tuple[np.ndarray, np.ndarray]:
     """The whole-face model's faces (B, R, R, 3) and projected sketches (B, R, R), uint8."""
     hints = torch.zeros(len(sketches), 4, pipe.resolution, pipe.resolution)
-    images, latents, _ = pipe.generate(as_input(sketches), hints, refine, k)
-    projected = (pipe.decode_projected(latents).clamp(0, 1) * 255).round().byte().cpu().numpy()
-    return to_uint8_images(images), projected
+    images, latents, _ = pipe.generate(sketch_batch(sketches), hints, refine, k)
+    return to_uint8_images(images), to_uint8_images(pipe.decode_projected(latents)[:, None])[..., 0]
 
 
 def locality(pipe: Sketch2Anime, sketches: np.ndarray, k: int, batch_size: int) -> dict:
@@ -200,7 +193,7 @@ def part_neighbours(pipe: Sketch2Anime, clean: np.ndarray, degraded: np.ndarray,
     rng = np.random.default_rng(seed)
     cpu = torch.device("cpu")
     whole = pipe.bank.search(encode_sketches(pipe.autoencoder, degraded, 256, cpu), 1)[1][:, 0]
-    crops = pipe.parts.inputs(as_input(degraded))
+    crops = pipe.parts.inputs(sketch_batch(degraded))
     report = {}
     for name in WINDOWED_PARTS:
         rows, cols = pipe.parts.windows[name].slices()

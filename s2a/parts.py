@@ -143,6 +143,15 @@ def window_mask(window: PartWindow, resolution: int, feather: int) -> torch.Tens
     return mask
 
 
+def union_mask(windows: Mapping[str, PartWindow], resolution: int, feather: int) -> torch.Tensor:
+    """(R, R): the largest `window_mask` of `windows` at each pixel, where parts replace
+    the rest."""
+    mask = torch.zeros(resolution, resolution)
+    for window in windows.values():
+        mask = torch.maximum(mask, window_mask(window, resolution, feather))
+    return mask
+
+
 def assemble(rest: torch.Tensor, parts: Mapping[str, torch.Tensor],
              windows: Mapping[str, PartWindow], feather: int = DEFAULT_FEATHER) -> torch.Tensor:
     """Paste decoded parts into the decoded rest: (B, 1, R, R) + {part: (B, 1, s, s)} ->
@@ -151,16 +160,14 @@ def assemble(rest: torch.Tensor, parts: Mapping[str, torch.Tensor],
     Where windows overlap the darker stroke wins (both parts' lines are kept); each part
     fades into the rest over `feather` px at its border.
     """
-    resolution = rest.shape[-1]
     layer = torch.ones_like(rest)  # the parts' strokes, paper elsewhere
-    weight = torch.zeros(resolution, resolution, device=rest.device)
     for name, part in parts.items():
-        window = windows[name]
-        rows, cols = window.slices()
+        rows, cols = windows[name].slices()
         placed = torch.ones_like(rest)
         placed[:, :, rows, cols] = part
         layer = torch.minimum(layer, placed)
-        weight = torch.maximum(weight, window_mask(window, resolution, feather).to(rest.device))
+    weight = union_mask({n: windows[n] for n in parts}, rest.shape[-1], feather)
+    weight = weight.to(rest.device)
     return weight * layer + (1.0 - weight) * rest
 
 
@@ -194,15 +201,15 @@ class PartModel:
         self.banks = {n: banks[n] for n in PART_NAMES}
         self.feather = int(feather)
         self.resolution = resolution
+        self._windows_mask = union_mask(self.windows, resolution, self.feather)
 
     def __len__(self) -> int:
         return len(self.banks["rest"])
 
     def windows_mask(self) -> torch.Tensor:
         """(R, R): 1 inside any window, fading to 0 over `feather` px at the borders, 0 in
-        the rest: where the assembled sketch is the parts'."""
-        masks = [window_mask(w, self.resolution, self.feather) for w in self.windows.values()]
-        return torch.stack(masks).amax(0)
+        the rest: where the assembled sketch is the parts' (computed once, at load)."""
+        return self._windows_mask
 
     def to(self, device: str | torch.device) -> PartModel:
         for name in WINDOWED_PARTS:
