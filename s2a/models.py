@@ -392,6 +392,9 @@ class SpatialGeneratorConfig:
     map_channels: tuple[int, ...] = (16, 32, 64, 128)  # = SketchAutoencoderConfig.channels
     channels: tuple[int, ...] = (32, 64, 128, 256)  # = SimpleGANConfig.channels
     residual_blocks: int = 2
+    # Trained to trace the user's own sketch by (1 - refine) beside the decoded latent
+    # (`traced`); False: v1.0, which traces the decoded latent only.
+    traces_sketch: bool = False
     sketch_mean: float = 0.5
     sketch_std: float = 0.5
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
@@ -513,9 +516,16 @@ class SpatialGenerator(nn.Module, SafeHubMixin):
         x = torch.cat([x, skips.pop()], dim=1)  # (B, 2*C0, R, R)
         return torch.tanh(self.to_rgb(x)) * self.std + self.mean
 
-    def forward(self, latent: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
-        """(B, latent_dim), (B, 4, R, R) hints -> (B, 3, R, R) image in [0, 1]."""
-        return self.synthesise(self.feature_maps(latent), hints)
+    def forward(self, latent: torch.Tensor, hints: torch.Tensor,
+                sketch: torch.Tensor | None = None, refine=1.0) -> torch.Tensor:
+        """(B, latent_dim), (B, 4, R, R) hints -> (B, 3, R, R) image in [0, 1].
+
+        With `sketch` (B, 1, R, R) and a generator that `traces_sketch`, the synthesis
+        traces it by 1 - `refine` (`traced`)."""
+        maps = self.feature_maps(latent)
+        if sketch is not None and self.config.traces_sketch:
+            maps = traced(maps, sketch, refine)
+        return self.synthesise(maps, hints)
 
     def start_from(self, autoencoder: SketchAutoencoder | None = None,
                    baseline: "SimpleGAN | None" = None) -> None:
@@ -533,6 +543,18 @@ class SpatialGenerator(nn.Module, SafeHubMixin):
                                          f"{tuple(own[name].shape)}; the configs differ.")
                     own[name] = tensor.clone()
         self.load_state_dict(own)
+
+
+def traced(maps: dict[int, torch.Tensor], sketch: torch.Tensor, refine) -> dict[int, torch.Tensor]:
+    """The maps with the sketch the synthesis traces (maps[0]) blended towards the user's
+    own `sketch` (B, 1, R, R) by 1 - `refine`: at refine 1 the decoded projection only, at
+    0 the user's lines (the decoder's reading of any latent is blurry, so without this a
+    clean drawing came out as mush at every refine). `refine` is a number, a (B,) tensor,
+    or a (B or 1, 1, R, R) map (one refine per face part's window)."""
+    refine = torch.as_tensor(refine, dtype=sketch.dtype, device=sketch.device)
+    if refine.dim() == 1:
+        refine = refine.view(-1, 1, 1, 1)
+    return {**maps, 0: refine * maps[0] + (1.0 - refine) * sketch}
 
 
 def load_generator(folder: str | Path) -> Generator | SpatialGenerator:

@@ -211,6 +211,15 @@ class PartModel:
         the rest: where the assembled sketch is the parts' (computed once, at load)."""
         return self._windows_mask
 
+    def refine_map(self, refine: Mapping[str, float]) -> torch.Tensor:
+        """(R, R): each pixel's refine, its window's part inside a window and "rest"
+        outside (feathered like the assembly; where windows overlap, their mean weighted by
+        the masks), for a generator that traces the drawn sketch by 1 - refine."""
+        masks = [window_mask(w, self.resolution, self.feather) for w in self.windows.values()]
+        rest = 1.0 - torch.stack(masks).amax(0)
+        total = rest * refine["rest"] + sum(m * refine[n] for n, m in zip(self.windows, masks))
+        return total / (rest + sum(masks))
+
     def to(self, device: str | torch.device) -> PartModel:
         for name in WINDOWED_PARTS:
             self.autoencoders[name].to(device)

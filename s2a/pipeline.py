@@ -29,7 +29,7 @@ from s2a import hub
 from s2a.hints import frame_like_sketch, hints_to_tensor, pad_like_sketch
 from s2a.hub import AUTOENCODER_DIR, BANK_DIR, GENERATOR_DIR, PARTS_DIR, resolve_weights
 from s2a.images import as_pil_image
-from s2a.models import Generator, SketchAutoencoder, SpatialGenerator, load_generator
+from s2a.models import Generator, SketchAutoencoder, SpatialGenerator, load_generator, traced
 from s2a.parts import PART_NAMES, PartModel, check_part_refine
 from s2a.projection import LatentBank, refine_latent
 from s2a.sketch import RelativeBox, normalize_sketch, normalize_sketch_and_frame
@@ -312,7 +312,11 @@ class Sketch2Anime:
             refined, neighbors = self.project(latents, refine, k, seed, include, exclude)
             z = torch.from_numpy(refined).to(self.device)  # (B, d)
         with self._step("generator"):
-            images = self.generator(z, hints.to(self.device))  # (B, 3, R, R)
+            hints = hints.to(self.device)
+            if isinstance(self.generator, SpatialGenerator):  # traces the sketch by 1 - refine
+                images = self.generator(z, hints, sketches.to(self.device), refine)
+            else:
+                images = self.generator(z, hints)  # (B, 3, R, R)
         return images, z, neighbors
 
     @torch.no_grad()
@@ -345,6 +349,9 @@ class Sketch2Anime:
                 maps = self.generator.feature_maps(z)
                 inside = self.parts.windows_mask().to(self.device)  # (R, R)
                 maps[0] = inside * assembled + (1.0 - inside) * maps[0]  # (B, 1, R, R)
+                if self.generator.config.traces_sketch:  # the drawn lines by 1 - part refine
+                    refine_map = self.parts.refine_map(refine).to(self.device)
+                    maps = traced(maps, sketches.to(self.device), refine_map[None, None])
                 images = self.generator.synthesise(maps, hints)  # (B, 3, R, R)
             else:
                 images = self.generator(z, hints)

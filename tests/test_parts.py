@@ -219,6 +219,25 @@ def _bank(rows: int, dim: int) -> LatentBank:
     return LatentBank(np.random.default_rng(3).standard_normal((rows, dim)).astype(np.float32))
 
 
+def test_refine_map_gives_each_window_its_part_refine(part_model):
+    refine = check_part_refine({"left_eye": 0.0, "right_eye": 0.25, "nose": 0.5, "mouth": 0.75,
+                                "rest": 1.0})
+    values = part_model.refine_map(refine)
+    assert values.shape == (R, R) and 0.0 <= values.min() and values.max() <= 1.0
+    for name, window in part_model.windows.items():
+        rows, cols = window.slices()
+        centre = values[(rows.start + rows.stop) // 2, (cols.start + cols.stop) // 2]
+        inside_only_this = window_mask(window, R, part_model.feather) == 1.0
+        for other, w in part_model.windows.items():
+            if other != name:
+                inside_only_this &= window_mask(w, R, part_model.feather) == 0.0
+        assert torch.allclose(values[inside_only_this], torch.tensor(refine[name])), name
+        assert 0.0 <= centre <= 1.0
+    outside = part_model.windows_mask() == 0.0
+    assert values[outside].eq(1.0).all()
+    assert part_model.refine_map(check_part_refine(0.4)).sub(0.4).abs().max() < 1e-6
+
+
 def test_part_model_rejects_banks_of_different_sizes(part_model):
     windows, autoencoders, banks, rest = _parts_of(part_model)
     banks["nose"] = _bank(len(part_model) - 1, banks["nose"].dim)

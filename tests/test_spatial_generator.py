@@ -18,6 +18,7 @@ from s2a.models import (
     SpatialGenerator,
     SpatialGeneratorConfig,
     load_generator,
+    traced,
 )
 from s2a.projection import LatentBank
 from tests.helpers import TINY_LATENT, TINY_RESOLUTION, face_sketch, tiny_configs
@@ -76,6 +77,36 @@ def test_pasted_maps_change_the_face_only_through_the_maps():
         pasted[R] = maps[R].clone()
         pasted[R][..., :8, :8] = other[R][..., :8, :8]
         assert (generator.synthesise(pasted, hints) - plain).abs().max() > 1e-4
+
+
+def test_traced_blends_the_drawn_sketch_by_one_minus_refine():
+    decoded, drawn = torch.full((2, 1, R, R), 0.2), torch.ones(2, 1, R, R)
+    maps = {0: decoded, R: torch.randn(2, 8, R, R)}
+    assert traced(maps, drawn, 1.0)[0].equal(decoded)
+    assert traced(maps, drawn, 0.0)[0].equal(drawn)
+    per_item = traced(maps, drawn, torch.tensor([1.0, 0.5]))[0]
+    assert per_item[0].equal(decoded[0]) and torch.allclose(per_item[1], torch.tensor(0.6))
+    window = torch.ones(1, 1, R, R)
+    window[..., :4, :4] = 0.0  # refine 0 only there: the drawn lines only there
+    local = traced(maps, drawn, window)[0]
+    assert local[..., :4, :4].eq(1.0).all() and local[..., 4:, 4:].eq(0.2).all()
+    assert traced(maps, drawn, 0.0)[R] is maps[R]  # the other maps are untouched
+
+
+def test_only_a_tracing_generator_reads_the_drawn_sketch():
+    torch.manual_seed(0)
+    latent, hints = torch.randn(1, TINY_LATENT), random_hints(1)
+    drawn = torch.ones(1, 1, R, R)
+    drawn[..., R // 2, :] = 0.0
+    for traces in (False, True):
+        generator = SpatialGenerator(SpatialGeneratorConfig(
+            **{**TINY_SPATIAL.__dict__, "traces_sketch": traces})).eval()
+        with torch.no_grad():
+            plain = generator(latent, hints)
+            at_one = generator(latent, hints, drawn, 1.0)
+            at_zero = generator(latent, hints, drawn, 0.0)
+        torch.testing.assert_close(at_one, plain)  # refine 1: the decoded latent only
+        assert ((at_zero - plain).abs().max() > 1e-4) == traces
 
 
 def test_start_from_is_the_baseline_on_the_decoded_sketch():
@@ -229,6 +260,28 @@ def test_resume_keeps_the_moving_average(prepared_data, spatial_run, tmp_path):
                                                   average["to_rgb.weight"])
 
 
+def test_trace_sketch_trains_a_generator_that_traces(prepared_data, spatial_run, tmp_path):
+    # Starts from the plain run's generator: --init may add tracing (no new parameters).
+    assert train_generator.main([
+        "--data", prepared_data, "--out", str(tmp_path / "t"), "--steps", "2",
+        "--autoencoder", str(spatial_run["autoencoder"]), "--architecture", "spatial",
+        "--residual-blocks", "1", "--init-baseline", str(spatial_run["base"] / "baseline"),
+        "--init", str(spatial_run["gen"] / "generator"),
+        "--bank", str(spatial_run["bank"]), "--trace-sketch", "--k", "3", *SHORT,
+        *RECIPE]) == 0
+    generator = load_generator(tmp_path / "t" / "generator")
+    assert generator.config.traces_sketch
+    assert not load_generator(spatial_run["gen"] / "generator").config.traces_sketch
+
+
+def test_trace_sketch_needs_a_bank(prepared_data, spatial_run, tmp_path):
+    with pytest.raises(SystemExit):
+        train_generator.main(["--data", prepared_data, "--out", str(tmp_path / "t"),
+                              "--autoencoder", str(spatial_run["autoencoder"]),
+                              "--architecture", "spatial", "--trace-sketch"])
+    assert not (tmp_path / "t").exists()
+
+
 def test_pipeline_runs_a_spatial_generator(spatial_run):
     from s2a.models import SketchAutoencoder as AE
 
@@ -238,6 +291,28 @@ def test_pipeline_runs_a_spatial_generator(spatial_run):
     result = pipe(face_sketch(), k=3, upscale=False)
     assert result.image.size == (R, R)
     assert np.asarray(result.image).std() > 0  # a picture, not a flat fill
+
+
+def test_pipeline_traces_the_drawn_sketch_by_one_minus_refine(spatial_run):
+    from dataclasses import replace
+
+    from s2a.models import SketchAutoencoder as AE
+
+    plain = load_generator(spatial_run["gen"] / "generator")
+    tracing = SpatialGenerator(replace(plain.config, traces_sketch=True))
+    tracing.load_state_dict(plain.state_dict())
+    for p in tracing.stem.parameters():  # make the traced sketch matter visibly
+        torch.nn.init.normal_(p, std=0.5)
+    faces = {}
+    for name, generator in (("plain", plain), ("tracing", tracing)):
+        plain.stem.load_state_dict(tracing.stem.state_dict())
+        pipe = Sketch2Anime(AE.from_pretrained(spatial_run["autoencoder"]), generator,
+                            LatentBank.load(spatial_run["bank"]))
+        for refine in (0.0, 1.0):
+            faces[name, refine] = np.asarray(pipe(face_sketch(), refine=refine, k=3,
+                                                  upscale=False).image, np.float32)
+    assert np.array_equal(faces["plain", 1.0], faces["tracing", 1.0])
+    assert np.abs(faces["plain", 0.0] - faces["tracing", 0.0]).max() > 1
 
 
 @pytest.mark.parametrize("extra", [

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import copy
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import torch
@@ -68,7 +68,12 @@ def start_from_init(model: torch.nn.Module, folder: str | None) -> None:
     if not folder:
         return
     start = type(model).from_pretrained(folder)
-    if start.config != model.config:
+    # Whether a generator traces the drawn sketch changes no parameter: v1.0 weights may
+    # start a tracing generator.
+    start_config = start.config
+    if hasattr(model.config, "traces_sketch"):
+        start_config = replace(start_config, traces_sketch=model.config.traces_sketch)
+    if start_config != model.config:
         raise SystemExit(f"--init {folder} has another config than the flags ask for")
     model.load_state_dict(start.float().state_dict())
 

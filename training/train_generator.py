@@ -15,6 +15,11 @@ With --bank and --projected-share, that share of each batch is drawn from the la
 app feeds at refine 1 (the sketch's projection onto its k nearest training sketches)
 instead of the sketch's own latent, so the generator learns to draw sharp faces from
 projected latents too.
+
+--trace-sketch (spatial, needs --bank) trains the generator to trace the user's own sketch
+by 1 - refine beside the decoded latent (`s2a.models.traced`): each item gets a refine
+(a third 1, a third 0, a third uniform), its latent is refine x projection + (1 - refine)
+x its own, and the synthesis traces the same blend of decoded and drawn sketch as the app.
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="latent bank (training.build_bank) for --projected-share")
     parser.add_argument("--projected-share", type=float, default=0.0,
                         help="share of each batch drawn from projected latents (needs --bank)")
+    parser.add_argument("--trace-sketch", action="store_true",
+                        help="spatial: trace the drawn sketch by 1 - refine (needs --bank)")
     parser.add_argument("--k", type=int, default=10, help="neighbours of the projection")
     parser.add_argument("--init", default=None,
                         help="generator folder to start from (fine-tuning; fresh discriminator)")
@@ -76,8 +83,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--latent-noise must not be negative")
     if not 0.0 <= args.projected_share <= 1.0:
         parser.error("--projected-share must be between 0 and 1")
-    if args.projected_share > 0 and not (args.bank and (Path(args.bank) / "bank.json").is_file()):
-        parser.error("--projected-share needs --bank, a folder written by training.build_bank")
+    if args.trace_sketch and args.architecture != "spatial":
+        parser.error("--trace-sketch needs --architecture spatial")
+    if (args.projected_share > 0 or args.trace_sketch) and not (args.bank and (Path(args.bank) / "bank.json").is_file()):
+        parser.error("--projected-share and --trace-sketch need --bank, a folder written by "
+                     "training.build_bank")
     if args.k < 1:
         parser.error("--k must be at least 1")
     if args.init_baseline and (args.architecture != "spatial" or not (
@@ -100,7 +110,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             args.model_config = SpatialGeneratorConfig(
                 resolution=resolution, latent_dim=autoencoder_config["latent_dim"],
                 map_channels=tuple(autoencoder_config["channels"]), channels=synthesis,
-                residual_blocks=args.residual_blocks,
+                residual_blocks=args.residual_blocks, traces_sketch=args.trace_sketch,
             )
         else:
             args.model_config = GeneratorConfig(
@@ -110,6 +120,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     except ValueError as error:
         parser.error(str(error))
     return args
+
+
+def draw_refine(count: int, rng: np.random.Generator) -> torch.Tensor:
+    """(count,) refines for --trace-sketch: a third 1 (the app's default), a third 0 (the
+    user's own lines), a third uniform in between."""
+    kind = rng.integers(0, 3, count)
+    refine = np.where(kind == 0, 1.0, np.where(kind == 1, 0.0, rng.random(count)))
+    return torch.from_numpy(refine.astype(np.float32))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,13 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     encoder.to(context.device)
     rng = np.random.default_rng(args.seed)
     bank = None
-    if args.projected_share > 0:
+    if args.projected_share > 0 or args.trace_sketch:
         from s2a.projection import LatentBank  # FAISS only when a bank is asked for
 
         bank = LatentBank.load(args.bank)
     run = Run(args.out, context, {**vars(args), "model_config": asdict(config)})
 
     def draw(model, sketch, hints):
+        refine = 0.0  # shown samples: the sketch's own latent, traced where trained to
         with torch.no_grad():
             if model.training:
                 sketch = roughen(sketch, args.degraded_share, rng)
@@ -148,7 +167,12 @@ def main(argv: list[str] | None = None) -> int:
             if model.training and args.latent_noise > 0:
                 latent = latent + args.latent_noise * latent.std(0, keepdim=True) * \
                     torch.randn_like(latent)
-            if model.training and bank is not None:
+            if model.training and args.trace_sketch:
+                refine = draw_refine(len(latent), rng).to(latent.device)  # (B,)
+                projected = torch.from_numpy(bank.project(
+                    encoded.cpu().numpy(), args.k, skip_same=True).latent).to(latent.device)
+                latent = refine[:, None] * projected + (1.0 - refine[:, None]) * latent
+            elif model.training and bank is not None:
                 chosen = torch.rand(len(latent), device=latent.device) < args.projected_share
                 if chosen.any():
                     # The app's refine-1 projection; a training sketch's own bank entry is
@@ -156,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                     projected = bank.project(encoded[chosen].cpu().numpy(), args.k,
                                              skip_same=True).latent  # (b, d)
                     latent[chosen] = torch.from_numpy(projected).to(latent.device)
-        return model(latent, hints)
+        return model(latent, hints, sketch, refine) if args.trace_sketch else model(latent, hints)
 
     trained = train_gan(args, context, run, generator, draw, "generator")
     if context.is_main:
