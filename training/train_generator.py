@@ -85,7 +85,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--projected-share must be between 0 and 1")
     if args.trace_sketch and args.architecture != "spatial":
         parser.error("--trace-sketch needs --architecture spatial")
-    if (args.projected_share > 0 or args.trace_sketch) and not (args.bank and (Path(args.bank) / "bank.json").is_file()):
+    has_bank = args.bank and (Path(args.bank) / "bank.json").is_file()
+    if (args.projected_share > 0 or args.trace_sketch) and not has_bank:
         parser.error("--projected-share and --trace-sketch need --bank, a folder written by "
                      "training.build_bank")
     if args.k < 1:
