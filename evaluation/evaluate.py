@@ -4,8 +4,9 @@
 
 Every val sketch is given to each system twice, as drawn by the detail filter ("clean")
 and redrawn the way an amateur would ("degraded", training.degrade), with 0, 1, 5, ...
-simulated colour hints. Systems: the method with full projection ("method r=1"), the
-method without it ("method r=0") and the pix2pix baseline ("simplegan"). Scores per item:
+simulated colour hints. Systems: the method with full projection ("method r=1"), half of
+it ("method r=0.5"), without it ("method r=0"), the per-part model ("parts r=1") and the
+pix2pix baseline ("simplegan"). Scores per item:
 PSNR against the true image, CIEDE2000 at hinted pixels, and edge F1 (2 px) between the
 sketch the system was given and the detail-filter sketch of what it drew.
 
@@ -16,7 +17,7 @@ Writes to --out:
   realism.json       per (sketches, system) at --realism-hints: the two-sample accuracy and
                      KID against the real val faces (evaluation.kid, on the fixed realism
                      net of weights/realism/) with its bootstrap interval
-  samples.png        fixed val items: sketch | degraded | hints | the three systems | truth
+  samples.png        fixed val items: sketch | degraded | hints | each system | truth
 """
 
 from __future__ import annotations
@@ -57,9 +58,9 @@ from training.data import load_split
 from training.degrade import degrade_batch
 from training.simulate_hints import simulate_hints
 
-SYSTEMS = ("method r=1", "method r=0", "parts r=1", "simplegan")
+SYSTEMS = ("method r=1", "method r=0.5", "method r=0", "parts r=1", "simplegan")
 # The refine value behind each method system; the baseline has no projection.
-REFINE = {"method r=1": 1.0, "method r=0": 0.0}
+REFINE = {"method r=1": 1.0, "method r=0.5": 0.5, "method r=0": 0.0}
 BASELINE_SYSTEM = "simplegan"
 PARTS_SYSTEM = "parts r=1"  # the per-part model (s2a.parts), every part at refine 1
 SKETCH_SETS = ("clean", "degraded")
@@ -418,7 +419,7 @@ def sample_grid(
     """A labelled grid over fixed val items, upscaled 2x (nearest).
 
     Columns: one per sketch set (clean | degraded) | hints (SAMPLE_HINTS strokes, on
-    grey) | method r=1 | method r=0 | parts r=1 (with a per-part model) | simplegan |
+    grey) | method r=1 | r=0.5 | r=0 | parts r=1 (with a per-part model) | simplegan |
     truth. One block of rows per sketch set; the sketch the systems were given is framed
     in blue. A missing baseline leaves a white tile.
     """

@@ -36,12 +36,12 @@ def test_writes_all_outputs(eval_run):
 def test_results_rows(eval_run):
     _, out = eval_run
     rows = json.loads((out / "results.json").read_text())
-    assert len(rows) == 2 * 3 * 2
+    assert len(rows) == 2 * 4 * 2
     keys = {(r["sketches"], r["system"], r["hints"]) for r in rows}
     assert keys == {
         (s, system, n)
         for s in ("clean", "degraded")
-        for system in ("method r=1", "method r=0", "simplegan")
+        for system in ("method r=1", "method r=0.5", "method r=0", "simplegan")
         for n in (0, 5)
     }
     for row in rows:
@@ -60,7 +60,7 @@ def test_realism_scores_every_cell(eval_run):
     rows = json.loads((out / "realism.json").read_text())
     assert {(r["sketches"], r["system"]) for r in rows} == {
         (s, system) for s in ("clean", "degraded")
-        for system in ("method r=1", "method r=0", "simplegan")}
+        for system in ("method r=1", "method r=0.5", "method r=0", "simplegan")}
     assert all(0.0 <= r["realism_accuracy"] <= 1.0 and r["hints"] == 5 for r in rows)
     assert "realism accuracy" in (out / "results.md").read_text(encoding="utf-8")
 
