@@ -3,9 +3,9 @@
     python -m evaluation.make_samples --weights weights/ --out docs/samples.png
 
 Rows: each example sketch with and without its colour hints. Columns: the input (hints
-drawn over it), the method at refine 1 stretched with LANCZOS and through the anime
-upscaler, refine 0 upscaled, the SimpleGAN baseline upscaled (if the weights folder has
-one), and the projected sketch the decoder sees. With --before OTHER, the first columns
+drawn over it), the method at refine 1, 0.5 and 0 through the anime upscaler, the
+SimpleGAN baseline upscaled (if the weights folder has one), and the projected sketch the
+decoder sees at refine 1. With --before OTHER, the first columns
 show another weights folder (e.g. the previous version) at refine 1 and 0, for a
 side-by-side comparison. With a per-part model in the weights two more columns show it
 (every part at refine 1) and its assembled projected sketch, with the part windows.
@@ -64,7 +64,7 @@ def make_grid(pipe: Sketch2Anime, baseline: SimpleGAN | None, k: int = 10,
     labels = ["input"]
     if before is not None:
         labels += [f"{before_name}: refine=1", f"{before_name}: refine=0"]
-    labels += ["refine=1, LANCZOS", "refine=1, upscaled", "refine=0, upscaled"]
+    labels += ["refine=1", "refine=0.5", "refine=0"]
     labels += ["SimpleGAN, upscaled"] if baseline is not None else []
     labels += ["projected sketch"]
     if pipe.has_parts:
@@ -73,12 +73,11 @@ def make_grid(pipe: Sketch2Anime, baseline: SimpleGAN | None, k: int = 10,
     for name, sketch in example_sketches().items():
         for hints in (example_hints(name), None):
             result = pipe(sketch, hints=hints, refine=1.0, k=k)
-            raw = pipe(sketch, hints=hints, refine=1.0, k=k, upscale=False).image
             tiles = [_with_hints(sketch, hints)]
             if before is not None:
                 tiles += [before(sketch, hints=hints, refine=r, k=k).image for r in (1.0, 0.0)]
-            tiles += [raw, result.image,
-                     pipe(sketch, hints=hints, refine=0.0, k=k).image]
+            tiles += [result.image] + [pipe(sketch, hints=hints, refine=r, k=k).image
+                                       for r in (0.5, 0.0)]
             if baseline is not None:
                 tiles.append(pipe.upscaler(_baseline_face(baseline, pipe, sketch, hints)))
             tiles.append(result.projected_sketch)
