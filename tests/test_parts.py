@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from s2a import Sketch2Anime
-from s2a.models import SketchAutoencoder
+from s2a.models import SketchAutoencoder, SpatialGenerator, SpatialGeneratorConfig
 from s2a.parts import (
     DEFAULT_WINDOWS,
     PART_NAMES,
@@ -27,7 +27,7 @@ from s2a.parts import (
     window_mask,
 )
 from s2a.projection import LatentBank
-from tests.helpers import TINY_RESOLUTION, face_sketch
+from tests.helpers import TINY_LATENT, TINY_RESOLUTION, face_sketch
 
 R = TINY_RESOLUTION
 
@@ -466,3 +466,28 @@ def test_a_broken_part_folder_is_a_clear_error_on_first_use(tiny_part_weights, t
     assert pipe(sketch, upscale=False).part_neighbors is None
     with pytest.raises(ValueError, match="parts.json"):
         pipe(sketch, refine={"nose": 0.5}, upscale=False)
+
+
+def test_a_tracing_generator_traces_each_window_by_its_part_refine(pipe, sketch):
+    """Per-part calls with a generator that traces the drawing: the sketch the synthesis
+    reads is the drawing where the part's refine is 0, the assembly/decoding where it is 1."""
+    torch.manual_seed(0)
+    generator = SpatialGenerator(SpatialGeneratorConfig(
+        resolution=R, latent_dim=TINY_LATENT, map_channels=(8, 16), channels=(8, 16),
+        residual_blocks=1, traces_sketch=True)).eval()
+    tracing = Sketch2Anime(pipe.autoencoder, generator, pipe.bank, parts=pipe.parts)
+    traced_sketches = []
+    synthesise = generator.synthesise
+    generator.synthesise = lambda maps, hints: (traced_sketches.append(maps[0].clone()),
+                                                synthesise(maps, hints))[1]
+    drawn, _ = tracing.framed_sketch_tensor(sketch)
+    tracing(sketch, refine=dict.fromkeys(PART_NAMES, 0.0), upscale=False)
+    torch.testing.assert_close(traced_sketches[-1], drawn)  # refine 0: the drawing only
+    tracing(sketch, refine={"mouth": 0.0}, upscale=False)  # the others at 1
+    mouth = window_mask(pipe.parts.windows["mouth"], R, pipe.parts.feather) == 1.0
+    for name, window in pipe.parts.windows.items():
+        if name != "mouth":
+            mouth &= window_mask(window, R, pipe.parts.feather) == 0.0
+    assert mouth.any()
+    torch.testing.assert_close(traced_sketches[-1][0, 0][mouth], drawn[0, 0][mouth])
+    assert not torch.allclose(traced_sketches[-1][0, 0][~mouth], drawn[0, 0][~mouth])
