@@ -184,6 +184,9 @@ def test_the_demo_wires_the_part_sliders(part_pipe, whole_pipe, weights):
     note = component(demo, "part-note")
     assert all(slider.visible == (weights == "parts") for slider in sliders)
     assert ("no per-part model" in note.value) == (weights == "whole")
+    # The app opens with every part at the master's value: the whole-face path runs.
+    assert refine.value == app.DEFAULT_REFINE
+    assert all(slider.value == app.DEFAULT_REFINE for slider in sliders)
     ids = [slider._id for slider in sliders]
     fns = dependencies(demo)
     spread = fns["ui_spread_refine"]
