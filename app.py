@@ -527,7 +527,8 @@ def build_demo(pipe: Sketch2Anime, handlers: Handlers | None = None) -> gr.Block
                 has_parts = pipe.has_parts
                 with gr.Row(equal_height=True):
                     refine = gr.Slider(0.0, 1.0, value=DEFAULT_REFINE, step=0.05, label="Refine",
-                                       info="0 = my lines (careful drawings), 1 = most professional (rough ones)"
+                                       info="0 = my lines (careful drawings), "
+                                       "1 = most professional (rough ones)"
                                        + ("; sets all parts" if has_parts else ""),
                                        scale=3, elem_id="refine")
                     k = gr.Slider(1, MAX_K, value=10, step=1, precision=0,
