@@ -111,7 +111,7 @@ def test_the_v1_recipe():
         assert part in generator
     assert any("training.train_generator" in line and "\"${PROJECTED[@]}\"" in line
                for line in _lines())
-    assert "PROJECTED=(--bank \"$RUNS/bank\" --projected-share 0.5)" in SCRIPT.read_text()
+    assert "PROJECTED=(--bank \"$RUNS/bank\" --trace-sketch)" in SCRIPT.read_text()
 
 
 def test_the_part_stages():

@@ -198,9 +198,11 @@ if [ -n "$bank" ]; then
     wait "$bank" || failed+=(bank)
     tail -n 1 "$RUNS/bank.log"
     if [ -f "$RUNS/bank/bank.json" ]; then
-        PROJECTED=(--bank "$RUNS/bank" --projected-share 0.5)
+        # v1.2: trace the drawn sketch by 1 - refine (a refine per item, latents blended
+        # with the projection as the app does).
+        PROJECTED=(--bank "$RUNS/bank" --trace-sketch)
     else
-        echo "no bank (see bank.log): the generator trains without --projected-share" \
+        echo "no bank (see bank.log): the generator trains without --trace-sketch" \
             | tee "$RUNS/NO_BANK.txt"
     fi
 fi
