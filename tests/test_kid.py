@@ -209,7 +209,8 @@ def test_evaluate_reports_kid_per_cell(tiny_weights, prepared_data, tmp_path):
                  "--hints", "5", "--realism-epochs", "1", "--realism-net",
                  str(tmp_path / "realism")]) == 0
     rows = json.loads((out / "realism.json").read_text())
-    assert len(rows) == 6 and all(r["kid_low"] <= r["kid"] <= r["kid_high"] for r in rows)
+    # 2 sketch sets x (method r=1, r=0.5, r=0, SimpleGAN)
+    assert len(rows) == 8 and all(r["kid_low"] <= r["kid"] <= r["kid_high"] for r in rows)
     assert "KID x1000" in (out / "results.md").read_text(encoding="utf-8")
 
 
@@ -225,7 +226,8 @@ def test_sensitivity_table_with_a_compared_folder(tiny_weights, prepared_data, t
                  "--realism-net", str(tmp_path / "realism"), "--compare", f"v1.0={tiny_weights}",
                  "--no-two-sample"]) == 0
     rows = {r["faces"]: r for r in json.loads((out / "kid_sensitivity.json").read_text())}
-    assert len(rows) == 4 + 2 * 6 and "v1.0 method r=1, degraded sketches" in rows
+    # 4 reference rows + per weights folder 2 sketch sets x 4 systems
+    assert len(rows) == 4 + 2 * 8 and "v1.0 method r=1, degraded sketches" in rows
     assert all(r["kid_low"] <= r["kid_value"] <= r["kid_high"] for r in rows.values())
     assert main(["--weights", tiny_weights, "--data", prepared_data, "--out", str(out),
                  "--realism-net", str(tmp_path / "nowhere")]) == 2
