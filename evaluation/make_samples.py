@@ -41,7 +41,6 @@ def _with_hints(sketch: Image.Image, hints: Image.Image | None) -> Image.Image:
     return view.convert("RGB")
 
 
-@torch.no_grad()
 def _with_windows(sketch: Image.Image, windows) -> Image.Image:
     """A projected sketch with each part's window outlined (model-resolution boxes)."""
     tile = sketch.convert("RGB")
@@ -52,6 +51,7 @@ def _with_windows(sketch: Image.Image, windows) -> Image.Image:
     return tile
 
 
+@torch.no_grad()
 def _baseline_face(baseline: SimpleGAN, pipe: Sketch2Anime, sketch, hints) -> Image.Image:
     # The baseline gets exactly what the method's model gets: the framed sketch and hints.
     sketch_input, frame = pipe.framed_sketch_tensor(sketch)  # (1, 1, R, R)

@@ -201,6 +201,10 @@ class PartModel:
         self.banks = {n: banks[n] for n in PART_NAMES}
         self.feather = int(feather)
         self.resolution = resolution
+        # Each window's feathered mask and their union, computed once at load: per-part
+        # calls trace by them (`refine_map`).
+        self._window_masks = {n: window_mask(w, resolution, self.feather)
+                              for n, w in self.windows.items()}
         self._windows_mask = union_mask(self.windows, resolution, self.feather)
 
     def __len__(self) -> int:
@@ -215,10 +219,10 @@ class PartModel:
         """(R, R): each pixel's refine, its window's part inside a window and "rest"
         outside (feathered like the assembly; where windows overlap, their mean weighted by
         the masks), for a generator that traces the drawn sketch by 1 - refine."""
-        masks = [window_mask(w, self.resolution, self.feather) for w in self.windows.values()]
-        rest = 1.0 - torch.stack(masks).amax(0)
-        total = rest * refine["rest"] + sum(m * refine[n] for n, m in zip(self.windows, masks))
-        return total / (rest + sum(masks))
+        rest = 1.0 - self._windows_mask
+        masks = self._window_masks
+        total = rest * refine["rest"] + sum(m * refine[n] for n, m in masks.items())
+        return total / (rest + sum(masks.values()))
 
     def to(self, device: str | torch.device) -> PartModel:
         for name in WINDOWED_PARTS:
