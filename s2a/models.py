@@ -482,9 +482,9 @@ class SpatialGenerator(nn.Module, SafeHubMixin):
         x = F.leaky_relu(x, 0.2)
         maps = {}
         layers = list(self.decoder)
-        for i in range(0, len(layers) - 1, 2):
+        for i, size in zip(range(0, len(layers) - 1, 2), self.map_sizes):
             x = layers[i + 1](layers[i](x))  # upsample, conv
-            maps[x.shape[-1]] = x
+            maps[size] = x  # keyed by the known size, not x.shape: traceable (`frozen`)
         maps[0] = 1.0 - torch.sigmoid(layers[-1](x))
         return maps
 

@@ -114,6 +114,17 @@ def check_part_refine(refine) -> dict[str, float]:
     return values
 
 
+def blend_part_latents(own: Mapping[str, np.ndarray], projected: Mapping[str, np.ndarray],
+                       refine: Mapping[str, float]) -> dict[str, np.ndarray]:
+    """{part: (B, d)} own and projected latents -> {part: (B, d)} blended by the part's
+    refine (`s2a.projection.refine_latent`: 0 = own, 1 = projected)."""
+    from s2a.projection import refine_latent
+
+    return {name: np.stack([refine_latent(a, b, refine[name])
+                            for a, b in zip(own[name], projected[name])]).reshape(own[name].shape)
+            for name in own}
+
+
 def crop_part(sketches: torch.Tensor, window: PartWindow) -> torch.Tensor:
     """(B, 1, R, R) -> (B, 1, size, size): the part's window."""
     rows, cols = window.slices()
@@ -254,19 +265,27 @@ class PartModel:
                         ) -> tuple[dict[str, np.ndarray], dict[str, list[list[tuple[int, float]]]]]:
         """Encode each part and project it on its bank: {part: (B, d_part) refined latents}
         and {part: (bank_index, weight) pairs per item}."""
-        from s2a.projection import refine_latent
+        own, projected, neighbors = self.encode_and_project(sketches, k, seed, include, exclude)
+        return blend_part_latents(own, projected, refine), neighbors
 
-        latents, neighbors = {}, {}
+    @torch.no_grad()
+    def encode_and_project(self, sketches: torch.Tensor, k: int, seed: int, include=(),
+                           exclude=()) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
+                                                dict[str, list[list[tuple[int, float]]]]]:
+        """Each part's own latents {part: (B, d_part)}, their projections on the part's
+        bank (same shapes) and {part: (bank_index, weight) pairs per item}; blend them with
+        `blend_part_latents`."""
+        own, projected, neighbors = {}, {}, {}
         for name, crop in self.inputs(sketches).items():
             autoencoder, bank = self.autoencoders[name], self.banks[name]
             device = next(autoencoder.parameters()).device
-            z = autoencoder.encode(crop.to(device)).cpu().numpy()  # (B, d)
-            projection = bank.project(z, k, seed=seed, include=include, exclude=exclude)
-            latents[name] = np.stack([refine_latent(a, b, refine[name])
-                                      for a, b in zip(z, projection.latent)])  # (B, d)
+            own[name] = autoencoder.encode(crop.to(device)).cpu().numpy()  # (B, d)
+            projection = bank.project(own[name], k, seed=seed, include=include,
+                                      exclude=exclude)
+            projected[name] = projection.latent
             neighbors[name] = [[(int(i), float(w)) for i, w in zip(row_i, row_w)]
                                for row_i, row_w in zip(projection.indices, projection.weights)]
-        return latents, neighbors
+        return own, projected, neighbors
 
     @torch.no_grad()
     def decode(self, latents: Mapping[str, np.ndarray]

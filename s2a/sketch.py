@@ -175,16 +175,32 @@ def frame_box(ink: np.ndarray) -> tuple[int, int, int] | None:
                                  max(1, round(MIN_STROKE_PX * side / REFERENCE_SIDE))) > 0
     if int(strokes.sum()) >= MIN_INK_PIXELS:
         mask = strokes
-    ys, xs = np.nonzero(mask)
-    if len(ys) < MIN_INK_PIXELS:
+    if int(mask.sum()) < MIN_INK_PIXELS:
         return None
-    (y0, y1), (x0, x1) = (np.percentile(ys, FRAME_QUANTILES), np.percentile(xs, FRAME_QUANTILES))
+    # np.percentile of the ink pixels' rows and columns, from their histograms (faster).
+    (y0, y1), (x0, x1) = (_percentiles(mask.sum(axis=1), FRAME_QUANTILES),
+                          _percentiles(mask.sum(axis=0), FRAME_QUANTILES))
     extent = max(y1 - y0, x1 - x0, 1.0)
     zoom = min(MAX_ZOOM, FRAME_EXTENT * side / extent)
     if zoom < MIN_ZOOM_CHANGE:
         return None
     crop = max(1, int(round(side / zoom)))
     return int(round((y0 + y1) / 2 - crop / 2)), int(round((x0 + x1) / 2 - crop / 2)), crop
+
+
+def _percentiles(counts: np.ndarray, qs) -> tuple[float, ...]:
+    """np.percentile (linear) of the coordinates 0..L-1 whose histogram is `counts` (L,),
+    without listing them: the order statistics are found on the cumulative counts."""
+    cumulative = np.cumsum(counts)
+    n = int(cumulative[-1])
+    values = []
+    for q in qs:
+        position = q / 100.0 * (n - 1)
+        below = int(np.floor(position))
+        low = np.searchsorted(cumulative, below, side="right")
+        high = np.searchsorted(cumulative, min(below + 1, n - 1), side="right")
+        values.append(float(low + (high - low) * (position - below)))
+    return tuple(values)
 
 
 def relative_frame_box(ink: np.ndarray) -> RelativeBox | None:

@@ -12,6 +12,7 @@ from s2a.hint_report import check_hints
 from s2a.hints import frame_like_sketch
 from s2a.sketch import (
     DEFAULT_STEPS,
+    _percentiles,
     crop_to_frame,
     normalize_sketch,
     normalize_sketch_and_frame,
@@ -173,3 +174,15 @@ def test_the_hint_report_checks_colours_where_the_framed_face_has_them():
                             frame=frame)
     (unframed,) = check_hints(Image.fromarray(face), Image.fromarray(hints, "RGBA"), (100, 100))
     assert framed.delta_e < 3 < unframed.delta_e
+
+
+def test_frame_percentiles_from_histograms_are_numpys():
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        mask = rng.random((64, 80)) < rng.uniform(0.001, 0.2)
+        if mask.sum() < 2:
+            continue
+        ys, xs = np.nonzero(mask)
+        for counts, coords in ((mask.sum(axis=1), ys), (mask.sum(axis=0), xs)):
+            np.testing.assert_allclose(_percentiles(counts, (2.0, 50.0, 98.0)),
+                                       np.percentile(coords, (2.0, 50.0, 98.0)))

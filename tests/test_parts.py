@@ -491,3 +491,30 @@ def test_a_tracing_generator_traces_each_window_by_its_part_refine(pipe, sketch)
     assert mouth.any()
     torch.testing.assert_close(traced_sketches[-1][0, 0][mouth], drawn[0, 0][mouth])
     assert not torch.allclose(traced_sketches[-1][0, 0][~mouth], drawn[0, 0][~mouth])
+
+
+def test_a_part_slider_leaves_the_faces_overall_latent_alone(pipe, sketches):
+    """The whole-face encoder (the latent the face's feature maps come from) reads the
+    parts at "rest"'s refine: moving one part's slider acts on its window only."""
+    read = []
+    encode = pipe.autoencoder.encode
+
+    def recording(sketch):
+        read.append(sketch.clone())
+        return encode(sketch)
+
+    hints = torch.zeros(len(sketches), 4, R, R)
+    try:
+        pipe.autoencoder.encode = recording
+        pipe.generate_parts(sketches, hints, check_part_refine(1.0))
+        _, moved, _ = pipe.generate_parts(sketches, hints, check_part_refine({"left_eye": 0.0}))
+        pipe.generate_parts(sketches, hints, check_part_refine({"rest": 0.0}))
+    finally:
+        del pipe.autoencoder.encode
+    # "rest" is projected with this encoder too: each call reads its blanked drawing
+    # first, then the assembled sketch for the face.
+    assert len(read) == 6
+    whole = read[1::2]
+    torch.testing.assert_close(whole[1], whole[0])  # the eye's slider: the same latent
+    assert not torch.equal(moved, whole[1])  # though the assembled sketch has its eye
+    assert not torch.allclose(whole[2], whole[0])  # "rest"'s slider: another latent

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from s2a.projection import (
+    COARSE_MIN,
     INDEX_FILE,
     LATENTS_FILE,
     META_FILE,
@@ -380,3 +381,19 @@ def test_seed_varies_the_weights_of_the_same_neighbours():
     np.testing.assert_array_equal(plain.indices, varied.indices)
     assert not np.allclose(plain.weights, varied.weights)
     assert varied.weights.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+def test_a_large_flat_bank_searches_in_two_passes_with_the_exact_result(metric):
+    """From COARSE_MIN latents up, a flat bank scans an fp16 copy first and re-ranks its
+    candidates exactly: the same neighbours, in the same order, as the plain flat index."""
+    latents, queries = _clustered_latents(COARSE_MIN + 500, D, seed=21)
+    bank = LatentBank(latents, "flat", metric=metric)
+    assert bank._coarse is not None  # the two-pass search is what this test is about
+    for k in (1, 10, 40):
+        dist, idx = bank.search(queries, k)
+        ref_dist, ref_idx = bank.index.search(bank._as_indexed(queries), k)
+        np.testing.assert_array_equal(idx, ref_idx)
+        np.testing.assert_allclose(dist, ref_dist, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(bank.neighbors(queries[3], 10), idx[3, :10])
+    assert LatentBank(latents[:COARSE_MIN - 1], "flat")._coarse is None  # small: one pass
