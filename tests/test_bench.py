@@ -53,3 +53,15 @@ def test_per_part_report_times_both_models(tiny_part_weights):
         assert 0 < parts["steps"][step]["p50_ms"], step
     assert 0 < parts["live"]["p50_ms"] <= parts["live"]["p95_ms"]
     assert "per-part live" in bench.format_report(report)
+
+
+def test_live_in_a_row_and_the_frozen_eager_comparison_are_reported(tiny_weights):
+    report = bench.run_pipeline_bench(tiny_weights, calls=3, warmup=1, threads=(1,), cold=False)
+    one = report["threads"]["1"]
+    assert 0 < one["live_in_a_row"]["p50_ms"] <= one["live_in_a_row"]["p95_ms"]
+    ab = report["freeze_ab"]["1"]
+    for mode in ("frozen", "eager"):
+        assert 0 < ab[mode]["live"]["p50_ms"] and 0 < ab[mode]["generator"]["p50_ms"]
+    text = bench.format_report(report)
+    for row in ("live in a row", "A/B eager live", "A/B frozen gen.", "best in a row"):
+        assert row in text, row
