@@ -221,7 +221,8 @@ def _max_pool_to(ink: np.ndarray, side: int) -> np.ndarray:
     factor = int(np.ceil(ink.shape[0] / side))
     if factor <= 1:
         return ink
-    padded = np.pad(ink, ((0, -ink.shape[0] % factor),) * 2)  # paper to a whole multiple
+    extra = -ink.shape[0] % factor
+    padded = np.pad(ink, ((0, extra),) * 2) if extra else ink  # paper to a whole multiple
     pooled = padded[::factor, ::factor].copy()
     for dy in range(factor):  # strided maxima: much faster than a reshaped max(axis=...)
         for dx in range(factor):
@@ -335,11 +336,24 @@ def prune_spurs(skeleton: np.ndarray, max_length: int) -> np.ndarray:
 
 def ink_of(image: Image.Image) -> np.ndarray:
     """Ink amount (H, W) float32 in [0, 1] of a drawing; light-on-dark drawings are inverted."""
+    if image.mode == "L":  # the common canvas: a table lookup, the float path's values
+        levels = np.ascontiguousarray(np.asarray(image))  # (H, W) uint8
+        dark = _median_is_dark(levels < _DARK_LEVEL, lambda: _GREY_TABLE[levels])
+        return cv2.LUT(levels, _INK_TABLES[dark].reshape(1, 256))
     grey = to_grey_array(image)  # (H, W) float32 in [0, 255]
-    # Strokes are the minority of pixels, so the median is the paper colour.
-    if np.median(grey) < 127.5:
+    if _median_is_dark(grey < 127.5, lambda: grey):
         grey = 255.0 - grey
     return 1.0 - grey / 255.0
+
+
+def _median_is_dark(dark: np.ndarray, grey) -> bool:
+    """np.median(grey()) < 127.5, given `dark` = grey < 127.5: the paper is dark (strokes
+    are the minority of pixels, so the median is the paper colour). Decided by counting;
+    the full median only when about half the pixels are dark (the count cannot tell)."""
+    count = int(np.count_nonzero(dark))
+    if abs(2 * count - dark.size) > 2:
+        return 2 * count > dark.size
+    return bool(np.median(grey()) < 127.5)
 
 
 def _grey_table() -> np.ndarray:
@@ -350,6 +364,7 @@ def _grey_table() -> np.ndarray:
 
 _GREY_TABLE = _grey_table()
 _INK_TABLES = {False: 1.0 - _GREY_TABLE / 255.0, True: 1.0 - (255.0 - _GREY_TABLE) / 255.0}
+_DARK_LEVEL = int(np.searchsorted(_GREY_TABLE, 127.5))  # "L" levels below it: grey < 127.5
 
 
 def _grey_ink_uint8(image: Image.Image, resolution: int) -> np.ndarray:

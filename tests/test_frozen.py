@@ -97,3 +97,18 @@ def test_only_a_spatial_generator_on_the_cpu_is_frozen(whole_pipe):
     autoencoder, generator = tiny_networks(True)
     bank = LatentBank(np.random.default_rng(0).standard_normal((30, TINY_LATENT)))
     assert Sketch2Anime(autoencoder, generator, bank).frozen() is None  # freeze is opt-in
+
+
+def test_frozen_networks_serve_calls_from_several_threads():
+    """The app runs two model slots at once: the first calls race to build the graphs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    autoencoder, generator = tiny_networks(True)
+    networks = FrozenNetworks(autoencoder, generator)
+    batches = [inputs(1, seed) for seed in range(8)]
+    with torch.no_grad():
+        expected = [generator(*batch, 0.5) for batch in batches]
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda batch: networks.face(*batch, 0.5), batches))
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b)

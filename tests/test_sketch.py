@@ -164,3 +164,20 @@ def test_normalize_rejects_bad_input_clearly(bad, message):
 def test_normalize_rejects_bad_resolution():
     with pytest.raises(ValueError, match="resolution"):
         normalize_sketch(drawing(64), 0)
+
+
+def test_ink_of_a_grey_canvas_equals_the_colour_path():
+    """An "L" drawing takes a table lookup; it must give the RGB path's values exactly,
+    dark paper included, and near the half-dark boundary where the median decides."""
+    from s2a.sketch import ink_of
+
+    rng = np.random.default_rng(4)
+    for dark_share in (0.05, 0.95, 0.5):
+        for _ in range(3):
+            grey = np.where(rng.random((61, 47)) < dark_share, rng.integers(0, 128, (61, 47)),
+                            rng.integers(128, 256, (61, 47))).astype(np.uint8)
+            image = Image.fromarray(grey, "L")
+            np.testing.assert_array_equal(ink_of(image), ink_of(image.convert("RGB")))
+    half = np.zeros((4, 4), np.uint8)
+    half[:2] = 255  # exactly half dark: the median (127.5) is not below 127.5
+    np.testing.assert_array_equal(ink_of(Image.fromarray(half, "L")), 1.0 - half / 255.0)
