@@ -2,13 +2,14 @@
 
     python -m docs.framing_oracle        # from the repository root
 
-The shipped "frame" step zooms a drawing by its ink extent, so a whole head drawn on the
-pad (hair cap to chin) arrives with its eyes at rows 58-62 of 96 and 27 px apart, where
-the training crops have them at row 38, 40 px apart. Here the same drawings are also
-framed by where their eyes really are (known: the project drew them, `s2a.examples`), a
-similarity crop that puts them where the training faces have theirs. Columns, for each
-framing: model input | projected sketch (refine 1) | face at refine 1 | at 0.5 | per-part
-projection | per-part face (refine 1). No dataset image is in it.
+The "frame" step (before v1.3 the only framing) zooms a drawing by its ink extent, so a
+whole head drawn on the pad (hair cap to chin) arrives with its eyes at rows 58-62 of 96
+and 27 px apart, where the training crops have them at row 38, 40 px apart. Here the same
+drawings are also framed by where their eyes really are (known: the project drew them,
+`s2a.examples.EXAMPLE_EYES`), a similarity crop that puts them where the training faces
+have theirs. Columns, for each framing: model input | projected sketch (refine 1) | face
+at refine 1 | at 0.5 | per-part projection | per-part face (refine 1). No dataset image
+is in it.
 """
 
 from __future__ import annotations
@@ -20,25 +21,13 @@ import torch
 from PIL import Image, ImageDraw
 
 from s2a import Sketch2Anime
-from s2a.examples import SIZE, example_hints, example_sketches
+from s2a.examples import EXAMPLE_EYES, SIZE, example_hints, example_sketches
+from s2a.face_locator import eye_box
 from s2a.parts import check_part_refine
-from s2a.sketch import RelativeBox, crop_to_frame, ink_of, normalize_sketch
+from s2a.sketch import crop_to_frame, ink_of, normalize_sketch
 
-# (eye row, left eye column, right eye column) of each example at SIZE px (s2a.examples).
-EYES = {"round face": (310, 196, 316), "long hair": (318, 202, 310),
-        "smiling": (312, 198, 314), "side glance": (314, 204, 322)}
-# Where the training faces have their eyes at 96 px (s2a.parts, measured ink peaks).
-TRAINING_EYE_ROW, TRAINING_EYE_GAP, TRAINING_EYE_MIDDLE = 37.5, 40.0, 47.0
 COLUMNS = ("input", "projected r=1", "r=1", "r=0.5", "per part: projected", "per part r=1")
 SCALE = 2
-
-
-def eye_box(row: float, left: float, right: float) -> RelativeBox:
-    """The square crop (fractions of SIZE) that puts these eyes where training faces
-    have theirs."""
-    side = 96 * (right - left) / TRAINING_EYE_GAP
-    top = row - TRAINING_EYE_ROW / 96 * side
-    return top / SIZE, ((left + right) / 2 - TRAINING_EYE_MIDDLE / 96 * side) / SIZE, side / SIZE
 
 
 @torch.no_grad()
@@ -52,11 +41,12 @@ def columns(pipe: Sketch2Anime, sketch: torch.Tensor, hints: torch.Tensor) -> li
 
 def main() -> None:
     pipe = Sketch2Anime.from_pretrained()
+    pipe.face_locator = None  # the ink extent alone, against the eyes' own framing
     r = pipe.resolution
     rows = []
     for name, drawing in example_sketches().items():
         framed, box = pipe.framed_sketch_tensor(drawing)
-        oracle_box = eye_box(*EYES[name])
+        oracle_box = tuple(v / SIZE for v in eye_box(*EXAMPLE_EYES[name]))
         ink = crop_to_frame(ink_of(drawing), oracle_box)  # paper where it runs off the pad
         cropped = Image.fromarray(np.round(255 * (1.0 - ink)).astype(np.uint8), "L")
         oracle = torch.from_numpy(normalize_sketch(cropped, r, steps=()))[None, None]
@@ -73,7 +63,7 @@ def main() -> None:
     canvas.paste(picture, (0, header))
     draw = ImageDraw.Draw(canvas)
     tile = r * SCALE
-    for half, title in enumerate(("framed by ink extent (shipped)", "framed by the eyes")):
+    for half, title in enumerate(("framed by ink extent", "framed by the eyes (known)")):
         draw.text((half * len(COLUMNS) * tile + 6, 2), title, fill=(0, 0, 0))
         for i, label in enumerate(COLUMNS):
             draw.text(((half * len(COLUMNS) + i) * tile + 6, 18), label, fill=(80, 80, 80))

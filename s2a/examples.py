@@ -272,6 +272,15 @@ _FACES: dict[str, Callable[[np.ndarray, np.random.Generator], None]] = {
 }
 
 
+# Where each example's eyes are: (row, left eye column, right eye column) at SIZE px, the
+# centres its _eye calls draw. The face locator's evaluation and docs/framing_oracle.py
+# measure where they land in the model input.
+EXAMPLE_EYES: dict[str, tuple[float, float, float]] = {
+    "round face": (310, 196, 316), "long hair": (318, 202, 310),
+    "smiling": (312, 198, 314), "side glance": (314, 204, 322),
+}
+
+
 def _draw_sketch(name: str) -> Image.Image:
     canvas = np.full((SIZE, SIZE), PAPER, np.uint8)
     rng = np.random.default_rng(sum(map(ord, name)))  # the same wobble every time

@@ -133,11 +133,42 @@ def pad_like_sketch(hints: np.ndarray, sketch_size: tuple[int, int]) -> np.ndarr
     return np.pad(hints, ((0, 0), (pad, pad), (0, 0)))
 
 
+# Hints the frame leaves out are moved to the crop's nearest edge, in a band this many
+# 96 px model pixels deep: hair painted above a face that the face-aware framing crops at
+# the forehead is still hair at the crop's top edge, as in the training crops, and a
+# background painted beside a head is still background at the crop's sides.
+EDGE_BAND_96 = 2
+
+
 def frame_like_sketch(hints: np.ndarray, box: RelativeBox | None) -> np.ndarray:
     """Crop an (h, w, 4) hint layer, padded like the sketch, as "frame" cropped the sketch.
 
     `box` is the sketch's relative frame box (`s2a.sketch.normalize_sketch_and_frame`), so a
     layer of any pixel size crops in proportion; transparent where the box leaves the
-    canvas. None (the sketch was not cropped) returns the layer unchanged.
+    canvas. Hints outside the box are moved onto the crop's nearest edge (EDGE_BAND_96)
+    where nothing is painted there already. None (the sketch was not cropped) returns the
+    layer unchanged.
     """
-    return hints if box is None else crop_to_frame(hints, box)
+    if box is None:
+        return hints
+    crop = crop_to_frame(hints, box)
+    height, width = hints.shape[:2]
+    rows, cols = crop.shape[:2]
+    y0, x0 = int(round(box[0] * height)), int(round(box[1] * width))
+    ys, xs = np.nonzero(hints[:, :, 3] > 0)
+    outside = (ys < y0) | (ys >= y0 + rows) | (xs < x0) | (xs >= x0 + cols)
+    if not outside.any():
+        return crop
+    ys, xs = ys[outside], xs[outside]
+    colours = hints[ys, xs]  # (n, 4)
+    # Inward steps: down from the top edge, up from the bottom, and so on.
+    step_y = np.where(ys < y0, 1, np.where(ys >= y0 + rows, -1, 0))
+    step_x = np.where(xs < x0, 1, np.where(xs >= x0 + cols, -1, 0))
+    ys, xs = np.clip(ys - y0, 0, rows - 1), np.clip(xs - x0, 0, cols - 1)
+    free = crop[:, :, 3] == 0  # painted hints inside the frame win
+    depth = max(1, int(round(EDGE_BAND_96 * rows / 96)))
+    for k in range(depth):
+        ty, tx = np.clip(ys + k * step_y, 0, rows - 1), np.clip(xs + k * step_x, 0, cols - 1)
+        keep = free[ty, tx]
+        crop[ty[keep], tx[keep]] = colours[keep]
+    return crop

@@ -14,6 +14,7 @@ BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 AUTOENCODER_DIR, GENERATOR_DIR, BANK_DIR = "autoencoder", "generator", "bank"
 BASELINE_DIR = "baseline"  # the SimpleGAN the evaluation compares against
 PARTS_DIR = "parts"  # the per-part model (s2a.parts), optional
+FACE_LOCATOR_DIR = "face_locator"  # face-aware framing (s2a.face_locator), optional
 REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 # Values of HF_HUB_OFFLINE that mean "on", as huggingface_hub reads them.
 ENV_TRUE_VALUES = {"1", "ON", "YES", "TRUE"}

@@ -26,14 +26,22 @@ import torch
 from PIL import Image
 
 from s2a import hub
+from s2a.face_locator import FaceLocator, refine_frame
 from s2a.frozen import FrozenNetworks
 from s2a.hints import frame_like_sketch, hints_to_tensor, pad_like_sketch
-from s2a.hub import AUTOENCODER_DIR, BANK_DIR, GENERATOR_DIR, PARTS_DIR, resolve_weights
+from s2a.hub import (
+    AUTOENCODER_DIR,
+    BANK_DIR,
+    FACE_LOCATOR_DIR,
+    GENERATOR_DIR,
+    PARTS_DIR,
+    resolve_weights,
+)
 from s2a.images import as_pil_image
 from s2a.models import Generator, SketchAutoencoder, SpatialGenerator, load_generator, traced
 from s2a.parts import PART_NAMES, PartModel, blend_part_latents, check_part_refine
 from s2a.projection import LatentBank, refine_latent
-from s2a.sketch import RelativeBox, normalize_sketch, normalize_sketch_and_frame
+from s2a.sketch import RelativeBox, normalize_sketch, normalize_sketch_and_frame, sketch_in_box
 from s2a.upscale import Upscaler
 
 MAX_K = 64
@@ -64,7 +72,8 @@ class Sketch2Anime:
 
     def __init__(self, autoencoder: SketchAutoencoder, generator: Generator | SpatialGenerator,
                  bank: LatentBank, upscaler: Upscaler | None = None,
-                 parts: PartModel | str | os.PathLike | None = None, freeze: bool = False):
+                 parts: PartModel | str | os.PathLike | None = None, freeze: bool = False,
+                 face_locator: FaceLocator | None = None):
         if autoencoder.config.resolution != generator.config.resolution:
             raise ValueError("The autoencoder and generator were trained at different resolutions.")
         if not autoencoder.config.latent_dim == generator.config.latent_dim == bank.dim:
@@ -74,6 +83,8 @@ class Sketch2Anime:
             )
         self.autoencoder = autoencoder.eval()
         self.generator = generator.eval()
+        # Face-aware framing after the ink-extent framing (s2a.face_locator); None: off.
+        self.face_locator = None if face_locator is None else face_locator.eval()
         self.bank = bank
         # The per-part model, or the folder it is loaded from on first use: its banks take
         # about 250 MB of memory that calls with one refine number never need.
@@ -167,9 +178,11 @@ class Sketch2Anime:
         with contextlib.redirect_stdout(io.StringIO()):
             autoencoder = SketchAutoencoder.from_pretrained(folder / AUTOENCODER_DIR)
             generator = load_generator(folder / GENERATOR_DIR)
+            locator = FaceLocator.from_pretrained(folder / FACE_LOCATOR_DIR) \
+                if (folder / FACE_LOCATOR_DIR).is_dir() else None
         parts = folder / PARTS_DIR if (folder / PARTS_DIR).is_dir() else None  # loaded on use
         return cls(autoencoder, generator, LatentBank.load(folder / BANK_DIR), parts=parts,
-                   freeze=True)
+                   freeze=True, face_locator=locator)
 
     def to(self, device: str | torch.device) -> Sketch2Anime:
         """Move the networks to `device` (the bank stays on the CPU, FAISS runs there)."""
@@ -270,6 +283,12 @@ class Sketch2Anime:
         and centred like the training sketches (`normalize_sketch`'s default steps), and
         the relative box it was cropped with (None: not cropped), for `hints_tensor`."""
         array, frame = normalize_sketch_and_frame(sketch, self.resolution)  # (R, R)
+        if self.face_locator is not None and self.face_locator.config.resolution == len(array):
+            with torch.no_grad():
+                found = self.face_locator.locate(torch.from_numpy(array)[None, None])[0]
+            box = refine_frame(frame, tuple(float(v) for v in found))
+            if box is not None:
+                array, frame = sketch_in_box(sketch, self.resolution, box), box
         return torch.from_numpy(np.ascontiguousarray(array))[None, None].to(self.device), frame
 
     def sketch_tensor(self, sketch) -> torch.Tensor:

@@ -152,6 +152,17 @@ def normalize_sketch_and_frame(image, resolution: int, steps: tuple[str, ...] | 
     return (1.0 - ink).astype(np.float32), box
 
 
+def sketch_in_box(image, resolution: int, box: RelativeBox) -> np.ndarray:
+    """The drawing cropped to `box` (fractions of its padded square, as `normalize_sketch_
+    and_frame` returns) and resized: the (R, R) float32 model input, 1.0 = paper. For a
+    box found after framing (`s2a.face_locator`); raises ValueError when nothing is left."""
+    image = as_pil_image(image, "sketch")
+    ink = _resize_ink(crop_to_frame(_pad_to_square(ink_of(image)), box), resolution)
+    if int((ink >= INK_THRESHOLD).sum()) < MIN_INK_PIXELS:
+        raise ValueError(EMPTY_SKETCH_MESSAGE)
+    return (1.0 - ink).astype(np.float32)
+
+
 def _resize_plain(image: Image.Image, resolution: int) -> np.ndarray:
     """The drawing's ink padded to a square and resized, no framing: (R, R) float32."""
     if image.mode == "L" and image.width == image.height:

@@ -186,3 +186,21 @@ def test_frame_percentiles_from_histograms_are_numpys():
         for counts, coords in ((mask.sum(axis=1), ys), (mask.sum(axis=0), xs)):
             np.testing.assert_allclose(_percentiles(counts, (2.0, 50.0, 98.0)),
                                        np.percentile(coords, (2.0, 50.0, 98.0)))
+
+
+def test_hints_outside_the_frame_move_to_its_nearest_edge():
+    layer = np.zeros((200, 200, 4), np.uint8)
+    layer[10:20, 90:110] = (200, 120, 40, 255)  # hair painted above the frame
+    layer[100:110, 185:195] = (40, 90, 230, 255)  # background right of it
+    layer[60:64, 60:64] = (0, 255, 0, 255)  # inside, on the top edge: stays as painted
+    box = (0.3, 0.2, 0.6)  # rows and columns 60-180 and 40-160
+    crop = frame_like_sketch(layer, box)
+    assert crop.shape == (120, 120, 4)
+    band = max(1, round(2 * 120 / 96))
+    top = crop[:band, 50:70]  # the hair's columns, 90-110 on the layer
+    assert (top[..., 3] == 255).all() and (top[..., :3] == (200, 120, 40)).all()
+    right = crop[40:50, -band:]  # the background's rows, 100-110 on the layer
+    assert (right[..., :3] == (40, 90, 230)).all()
+    assert (crop[0:4, 20:24, :3] == (0, 255, 0)).all()  # not painted over
+    crop[0:4, 20:24] = 0
+    assert crop[band:-band, band:-band, 3].sum() == 0  # nothing moved into the middle

@@ -2,12 +2,14 @@
 
     python -m training.export --autoencoder runs/autoencoder/autoencoder \
         --generator runs/generator/generator --bank runs/bank \
-        --baseline runs/baseline/baseline --parts runs/parts_model --out weights/
+        --baseline runs/baseline/baseline --parts runs/parts_model \
+        --face-locator runs/face_locator/face_locator --out weights/
 
 Layout: <out>/autoencoder/, <out>/generator/, <out>/baseline/ (config.json +
 model.safetensors each), <out>/bank/ (latents + FAISS index), with --parts the per-part
 model <out>/parts/ (`s2a.parts`: parts.json, <part>/autoencoder/, <part>/bank/, from
-`training.build_part_banks`) and, written last, <out>/manifest.json (SHA-256 and size of
+`training.build_part_banks`), with --face-locator <out>/face_locator/ (face-aware
+framing, `s2a.face_locator`) and, written last, <out>/manifest.json (SHA-256 and size of
 every file, checked by from_pretrained). Each network is loaded (strictly) and saved
 again, so only the tensors the model needs are written; --half stores them as float16
 (the banks are written as they are). Everything is loaded and checked against everything
@@ -26,7 +28,15 @@ from pathlib import Path
 import torch
 
 from s2a import Sketch2Anime
-from s2a.hub import AUTOENCODER_DIR, BANK_DIR, BASELINE_DIR, GENERATOR_DIR, PARTS_DIR
+from s2a.face_locator import FaceLocator
+from s2a.hub import (
+    AUTOENCODER_DIR,
+    BANK_DIR,
+    BASELINE_DIR,
+    FACE_LOCATOR_DIR,
+    GENERATOR_DIR,
+    PARTS_DIR,
+)
 from s2a.manifest import MANIFEST, write_manifest
 from s2a.models import SimpleGAN, SketchAutoencoder, load_generator
 from s2a.parts import PARTS_FILE, WINDOWED_PARTS, PartModel
@@ -41,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--baseline", help="SimpleGAN model folder (optional)")
     parser.add_argument("--parts", help="per-part model folder written by "
                                         "training.build_part_banks (optional)")
+    parser.add_argument("--face-locator", help="face locator folder written by "
+                        "training.train_face_locator (optional: face-aware framing)")
     parser.add_argument("--out", default="weights/", help="weights folder to (re)write")
     parser.add_argument("--half", action="store_true",
                         help="store network weights as float16 (half the size; loaded as fp32)")
@@ -82,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     autoencoder = SketchAutoencoder.from_pretrained(args.autoencoder)
     try:
         parts = PartModel.load(args.parts, autoencoder) if args.parts else None
+        if args.face_locator:
+            FaceLocator.from_pretrained(args.face_locator)
         pipe = Sketch2Anime(autoencoder, load_generator(args.generator),
                             LatentBank.load(args.bank), parts=parts)
     except ValueError as error:
@@ -93,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{with_parts} to {out}")
         return 0
     (out / MANIFEST).unlink(missing_ok=True)  # a stale manifest must not outlive its files
-    for part in (AUTOENCODER_DIR, GENERATOR_DIR, BANK_DIR, BASELINE_DIR, PARTS_DIR):
+    for part in (AUTOENCODER_DIR, GENERATOR_DIR, BANK_DIR, BASELINE_DIR, PARTS_DIR,
+                 FACE_LOCATOR_DIR):
         shutil.rmtree(out / part, ignore_errors=True)
     export_network(SketchAutoencoder.from_pretrained, args.autoencoder, out / AUTOENCODER_DIR,
                    args.half)
@@ -103,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     pipe.bank.save(out / BANK_DIR)
     if parts is not None:
         export_parts(parts, out / PARTS_DIR, args.half)
+    if args.face_locator:
+        export_network(FaceLocator.from_pretrained, args.face_locator, out / FACE_LOCATOR_DIR,
+                       args.half)
     write_manifest(out)  # last: SHA-256 and size of every file written above
     # The exported folder must load and run exactly as the app will use it.
     with torch.no_grad():
