@@ -3,7 +3,8 @@
 As in DeepFaceDrawing's interface, the pad shows, under what the user draws, a light
 rendering of the closest point on the manifold of professional training sketches: the
 decoder's view of the projected latent (refine 1, the plain projection, with the user's
-pinned and dropped neighbours). People trace along it and their drawings get better.
+pinned and dropped neighbours), of the drawing framed as a call frames it and laid back
+where that frame sits on the pad. People trace along it and their drawings get better.
 
 The shadow is never part of the sketch: the app does not put it into the drawing pad at
 all. When a stroke ends, the browser (`OVERLAY_JS`) reads the pad as it shows it, shrunk
@@ -56,19 +57,36 @@ MAX_SELECTED = 64
 
 def projection_shadow(pipe: Sketch2Anime, sketch, k: int = 10, include=(), exclude=()
                       ) -> Image.Image:
-    """The decoded projection of `sketch` ("L", pipe.resolution px, white paper).
+    """The decoded projection of `sketch`, where the drawing is ("L", pipe.resolution px,
+    white paper, over the drawing's padded square).
 
-    The plain projection (refine 1, seed 0) onto the k nearest training sketches, with
-    `include` / `exclude` bank indices pinned / dropped as in `pipe(...)`. Raises
-    ValueError on bad input, an empty sketch included.
+    The drawing is framed as a call frames it (ink extent, then the face locator), so it
+    finds the neighbours a call finds; the plain projection (refine 1, seed 0) onto the
+    k nearest training sketches, with `include` / `exclude` bank indices pinned /
+    dropped as in `pipe(...)`, is decoded and laid back over the frame's place on the
+    pad (paper around it). Raises ValueError on bad input, an empty sketch included.
     """
     _, k, _ = check_arguments(1.0, k, 0, len(pipe.bank))
     include, exclude = pipe.bank.check_selection(include, exclude, k)
     with torch.no_grad():
-        latents = pipe.encode(pipe.sketch_tensor(sketch))  # (1, d)
+        framed, frame = pipe.framed_sketch_tensor(sketch)  # (1, 1, R, R)
+        latents = pipe.encode(framed)  # (1, d)
         refined, _ = pipe.project(latents, 1.0, k, 0, include, exclude)  # (1, d)
         decoded = pipe.decode_projected(torch.from_numpy(refined).to(pipe.device))[0]  # (R, R)
-    return Image.fromarray((decoded.clamp(0, 1) * 255).round().byte().cpu().numpy(), "L")
+    projected = Image.fromarray((decoded.clamp(0, 1) * 255).round().byte().cpu().numpy(), "L")
+    return projected if frame is None else in_place(projected, frame)
+
+
+def in_place(projected: Image.Image, frame) -> Image.Image:
+    """A framed (S, S) picture laid back where its frame (top, left, side: fractions of
+    the drawing's padded square) sits on that square, at S px; paper around it."""
+    side = projected.width
+    top, left, size = frame
+    width = max(1, round(size * side))
+    canvas = Image.new("L", (side, side), 255)
+    canvas.paste(projected.resize((width, width), Image.BILINEAR),
+                 (round(left * side), round(top * side)))  # clipped at the edges
+    return canvas
 
 
 def shadow_layer(projected: Image.Image, opacity: float = DEFAULT_OPACITY,

@@ -15,7 +15,7 @@ import app
 from s2a import Sketch2Anime, editor, history, shadow
 from s2a.examples import example_sketches
 from s2a.selection import DROP, PIN, Selection, clicked_neighbor
-from tests.helpers import cartoon_face, face_sketch
+from tests.helpers import cartoon_face, face_sketch, small_face
 from tests.test_app import blank_payload, hint_payload, sketch_payload
 from tools import bench
 
@@ -293,3 +293,20 @@ def test_shadow_bench_report(tiny_weights, capsys):
     assert bench.main(["--weights", tiny_weights, "--shadow", "--calls", "2", "--warmup",
                        "0"]) == 0
     assert "guides" in capsys.readouterr().out
+
+
+def test_shadow_of_a_framed_drawing_lies_where_the_frame_sits(whole_pipe):
+    """A small face in the middle of the pad is framed (zoomed) before it is projected,
+    as a call frames it; the shadow is that projection laid back over the frame's place."""
+    drawing = Image.fromarray(small_face(512, radius=60))
+    framed, frame = whole_pipe.framed_sketch_tensor(drawing)
+    assert frame is not None
+    layer = np.asarray(shadow.projection_shadow(whole_pipe, drawing, 5), int)
+    r = whole_pipe.resolution
+    top, left, side = (round(v * r) for v in frame)
+    outside = np.ones((r, r), bool)
+    outside[max(top, 0):top + side, max(left, 0):left + side] = False
+    assert (layer[outside] == 255).all()  # paper around the frame
+    expected = whole_pipe(drawing, k=5, refine=1.0, upscale=False).projected_sketch
+    inside = np.asarray(expected.resize((side, side), Image.BILINEAR), int)
+    np.testing.assert_allclose(layer[top:top + side, left:left + side], inside, atol=2)
