@@ -349,22 +349,21 @@ def ink_of(image: Image.Image) -> np.ndarray:
     """Ink amount (H, W) float32 in [0, 1] of a drawing; light-on-dark drawings are inverted."""
     if image.mode == "L":  # the common canvas: a table lookup, the float path's values
         levels = np.ascontiguousarray(np.asarray(image))  # (H, W) uint8
-        dark = _median_is_dark(levels < _DARK_LEVEL, lambda: _GREY_TABLE[levels])
-        return cv2.LUT(levels, _INK_TABLES[dark].reshape(1, 256))
+        return cv2.LUT(levels, _INK_TABLES[_dark_paper(levels)].reshape(1, 256))
     grey = to_grey_array(image)  # (H, W) float32 in [0, 255]
-    if _median_is_dark(grey < 127.5, lambda: grey):
+    if _median_is_dark(grey):
         grey = 255.0 - grey
     return 1.0 - grey / 255.0
 
 
-def _median_is_dark(dark: np.ndarray, grey) -> bool:
-    """np.median(grey()) < 127.5, given `dark` = grey < 127.5: the paper is dark (strokes
-    are the minority of pixels, so the median is the paper colour). Decided by counting;
-    the full median only when about half the pixels are dark (the count cannot tell)."""
-    count = int(np.count_nonzero(dark))
-    if abs(2 * count - dark.size) > 2:
-        return 2 * count > dark.size
-    return bool(np.median(grey()) < 127.5)
+def _median_is_dark(grey: np.ndarray) -> bool:
+    """np.median(grey) < 127.5: the paper is dark (strokes are the minority of pixels, so
+    the median is the paper colour). Decided by counting; the full median only when about
+    half the pixels are dark (the count cannot tell)."""
+    count = int(np.count_nonzero(grey < 127.5))
+    if abs(2 * count - grey.size) > 2:
+        return 2 * count > grey.size
+    return bool(np.median(grey) < 127.5)
 
 
 def _grey_table() -> np.ndarray:
@@ -375,7 +374,16 @@ def _grey_table() -> np.ndarray:
 
 _GREY_TABLE = _grey_table()
 _INK_TABLES = {False: 1.0 - _GREY_TABLE / 255.0, True: 1.0 - (255.0 - _GREY_TABLE) / 255.0}
-_DARK_LEVEL = int(np.searchsorted(_GREY_TABLE, 127.5))  # "L" levels below it: grey < 127.5
+
+
+def _dark_paper(levels: np.ndarray) -> bool:
+    """`_median_is_dark` of an "L" image's grey, exactly, from the histogram of its uint8
+    levels (np.median: the mean of the two middle values when the size is even)."""
+    counts = np.cumsum(np.bincount(levels.ravel(), minlength=256))
+    middle = levels.size // 2
+    low = int(np.searchsorted(counts, middle - 1 if levels.size % 2 == 0 else middle, "right"))
+    high = int(np.searchsorted(counts, middle, "right"))
+    return bool(np.mean(_GREY_TABLE[[low, high]]) < 127.5)
 
 
 def _grey_ink_uint8(image: Image.Image, resolution: int) -> np.ndarray:
@@ -387,11 +395,7 @@ def _grey_ink_uint8(image: Image.Image, resolution: int) -> np.ndarray:
     Returns the (S, S) float32 ink, already dilated when `_resize_ink` would dilate it.
     """
     grey = np.asarray(image)  # (S, S) uint8
-    counts = np.cumsum(np.bincount(grey.ravel(), minlength=256))
-    middle = grey.size // 2  # np.median: mean of the two middle values when size is even
-    low = int(np.searchsorted(counts, middle - 1 if grey.size % 2 == 0 else middle, "right"))
-    high = int(np.searchsorted(counts, middle, "right"))
-    inverted = bool(np.mean(_GREY_TABLE[[low, high]]) < 127.5)
+    inverted = _dark_paper(grey)
     kernel = int(np.ceil(grey.shape[0] / resolution))
     if grey.shape[0] > resolution and kernel >= 2:
         # Ink falls with the grey level (rises when inverted): grow ink = min/max of grey.
