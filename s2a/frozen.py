@@ -115,30 +115,25 @@ class FrozenNetworks:
             return _freeze(_Encode(self._autoencoder), (torch.ones(1, 1, r, r, device=device),))
         return _freeze(_Decode(self._autoencoder), (latent,))
 
+    def _run(self, name: str, eager, *inputs: torch.Tensor) -> torch.Tensor:
+        graph = self._graph(name)
+        return eager(*inputs) if graph is None else graph(*inputs)
+
     def face(self, latent: torch.Tensor, hints: torch.Tensor, sketch: torch.Tensor,
              refine: float) -> torch.Tensor:
         """`SpatialGenerator.forward(latent, hints, sketch, refine)`."""
-        graph = self._graph("face")
-        if graph is None:
-            return self._generator(latent, hints, sketch, refine)
-        return graph(latent, hints, sketch,
-                     torch.full((len(latent),), float(refine), device=latent.device))
+        refine = torch.full((len(latent),), float(refine), device=latent.device)
+        return self._run("face", self._generator, latent, hints, sketch, refine)
 
     def synthesise(self, maps: dict[int, torch.Tensor], hints: torch.Tensor) -> torch.Tensor:
         """`SpatialGenerator.synthesise(maps, hints)`."""
-        graph = self._graph("synthesis")
-        if graph is None:
-            return self._generator.synthesise(maps, hints)
-        return graph(hints, *(maps[key] for key in self._keys))
+        eager = _Synthesis(self._generator, self._keys)  # the same positional call
+        return self._run("synthesis", eager, hints, *(maps[key] for key in self._keys))
 
     def encode(self, sketch: torch.Tensor) -> torch.Tensor:
         """`SketchAutoencoder.encode(sketch)`."""
-        graph = self._graph("encode")
-        return self._autoencoder.encode(sketch) if graph is None else graph(sketch)
+        return self._run("encode", self._autoencoder.encode, sketch)
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         """`SketchAutoencoder.decode(latent)`."""
-        graph = self._graph("decode")
-        return self._autoencoder.decode(latent) if graph is None else graph(latent)
-
-
+        return self._run("decode", self._autoencoder.decode, latent)
