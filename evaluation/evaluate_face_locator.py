@@ -37,7 +37,6 @@ from s2a.face_locator import (
     TRAINING_EYE_MIDDLE,
     TRAINING_EYE_ROW,
     FaceLocator,
-    refine_frame,
 )
 from s2a.hub import FACE_LOCATOR_DIR
 from s2a.sketch import normalize_sketch_and_frame
@@ -98,18 +97,19 @@ def eye_miss(eyes_96: np.ndarray, resolution: int) -> float:
     return float(np.linalg.norm(eyes_96 - spots * resolution, axis=1).mean())
 
 
-def frames(locator: FaceLocator, drawing: Image.Image, resolution: int):
-    """(extent frame, located frame or the extent one when the locator keeps it)."""
-    array, frame = normalize_sketch_and_frame(drawing, resolution)
-    found = locator.locate(torch.from_numpy(array)[None, None])[0]
-    located = refine_frame(frame, tuple(float(v) for v in found))
-    return frame, located or frame, located is not None
+def frames(pipe: Sketch2Anime, drawing: Image.Image):
+    """(the ink-extent frame, the frame `pipe` crops with: the located one, or the extent
+    one where the locator keeps it, whether the locator moved it)."""
+    _, extent = normalize_sketch_and_frame(drawing, pipe.resolution)
+    _, used = pipe.framed_sketch_tensor(drawing)
+    return extent, used, used != extent
 
 
-def landing(locator: FaceLocator, drawings, resolution: int) -> dict:
+def landing(pipe: Sketch2Anime, drawings) -> dict:
     extent, located, used = [], [], 0
+    resolution = pipe.resolution
     for image, eyes in drawings:
-        a, b, moved = frames(locator, Image.fromarray(image, "L"), resolution)
+        a, b, moved = frames(pipe, Image.fromarray(image, "L"))
         extent.append(eye_miss(eyes_in_input(eyes, a, image.shape[0], resolution), resolution))
         located.append(eye_miss(eyes_in_input(eyes, b, image.shape[0], resolution), resolution))
         used += moved
@@ -183,11 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         "extent_only": errors_px(torch.tensor([[0.5, 0.5, 0.0]]).expand_as(target), target, r)}
     rng = np.random.default_rng(args.seed)
     plain = [plain_face(rng) for _ in range(args.items)]
-    report["plain_faces"] = landing(locator, plain, r)
+    report["plain_faces"] = landing(pipe, plain)
     own = [(np.asarray(image), EXAMPLE_EYES[name]) for name, image in example_sketches().items()]
-    report["example_drawings"] = landing(locator, own, r)
+    report["example_drawings"] = landing(pipe, own)
     tight = val[rng.choice(len(val), min(args.items, len(val)), replace=False)]
-    moved = sum(frames(locator, Image.fromarray(s, "L"), r)[2] for s in tight)
+    moved = sum(frames(pipe, Image.fromarray(s, "L"))[2] for s in tight)
     report["tight_val_moved_share"] = moved / len(tight)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
