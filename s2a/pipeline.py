@@ -41,7 +41,7 @@ from s2a.images import as_pil_image
 from s2a.models import Generator, SketchAutoencoder, SpatialGenerator, load_generator, traced
 from s2a.parts import PART_NAMES, PartModel, blend_part_latents, check_part_refine
 from s2a.projection import LatentBank, refine_latent
-from s2a.sketch import RelativeBox, normalize_sketch, normalize_sketch_and_frame, sketch_in_box
+from s2a.sketch import RelativeBox, normalize_sketch, normalize_sketch_and_frame
 from s2a.upscale import Upscaler
 
 MAX_K = 64
@@ -282,13 +282,17 @@ class Sketch2Anime:
         """A user's sketch (PIL image) -> the (1, 1, R, R) model input (1 = paper), zoomed
         and centred like the training sketches (`normalize_sketch`'s default steps), and
         the relative box it was cropped with (None: not cropped), for `hints_tensor`."""
-        array, frame = normalize_sketch_and_frame(sketch, self.resolution)  # (R, R)
-        if self.face_locator is not None and self.face_locator.config.resolution == len(array):
+        locator = self.face_locator
+        if locator is not None and locator.config.resolution != self.resolution:
+            locator = None
+
+        def located(array: np.ndarray, frame: RelativeBox | None) -> RelativeBox | None:
             with torch.no_grad():
-                found = self.face_locator.locate(torch.from_numpy(array)[None, None])[0]
-            box = refine_frame(frame, tuple(float(v) for v in found))
-            if box is not None:
-                array, frame = sketch_in_box(sketch, self.resolution, box), box
+                found = locator.locate(torch.from_numpy(array)[None, None])[0]
+            return refine_frame(frame, tuple(float(v) for v in found))
+
+        array, frame = normalize_sketch_and_frame(  # (R, R)
+            sketch, self.resolution, reframe=None if locator is None else located)
         return torch.from_numpy(np.ascontiguousarray(array))[None, None].to(self.device), frame
 
     def sketch_tensor(self, sketch) -> torch.Tensor:

@@ -116,13 +116,16 @@ def normalize_sketch(image, resolution: int, steps: tuple[str, ...] | None = Non
 
 
 def normalize_sketch_and_frame(image, resolution: int, steps: tuple[str, ...] | None = None,
-                               width: int = STROKE_WIDTH
+                               width: int = STROKE_WIDTH, reframe=None
                                ) -> tuple[np.ndarray, RelativeBox | None]:
     """`normalize_sketch`, also returning the box the "frame" step cropped with.
 
     The box is `relative_frame_box` of the padded square at the canvas's own resolution,
     or None when nothing was cropped. Whatever is laid over the drawing (the hint layer:
     `s2a.hints.frame_like_sketch`) must be cropped with the same box to stay on it.
+    `reframe(framed (R, R) array, box)`, with the "frame" step, may return another box on
+    the same square (the face locator's, `Sketch2Anime.framed_sketch_tensor`), or None to
+    keep the frame; the drawing is then cropped there from the ink already read.
     """
     if not isinstance(resolution, int) or resolution < 8:
         raise ValueError(f"resolution must be an integer of at least 8, got {resolution!r}.")
@@ -143,6 +146,12 @@ def normalize_sketch_and_frame(image, resolution: int, steps: tuple[str, ...] | 
         ink = _resize_plain(image, resolution)
     if int((ink >= INK_THRESHOLD).sum()) < MIN_INK_PIXELS:
         raise ValueError(EMPTY_SKETCH_MESSAGE)
+    if reframe is not None and "frame" in steps:
+        moved = reframe((1.0 - ink).astype(np.float32), box)
+        if moved is not None:
+            ink, box = _resize_ink(crop_to_frame(square, moved), resolution), moved
+            if int((ink >= INK_THRESHOLD).sum()) < MIN_INK_PIXELS:
+                raise ValueError(EMPTY_SKETCH_MESSAGE)
     line_steps = [step for step in steps if step != "frame"]
     if line_steps:
         cleaned = clean_strokes(ink >= INK_THRESHOLD, line_steps, width, resolution)
@@ -150,17 +159,6 @@ def normalize_sketch_and_frame(image, resolution: int, steps: tuple[str, ...] | 
         if int(cleaned.sum()) >= MIN_INK_PIXELS:
             ink = cleaned.astype(np.float32)
     return (1.0 - ink).astype(np.float32), box
-
-
-def sketch_in_box(image, resolution: int, box: RelativeBox) -> np.ndarray:
-    """The drawing cropped to `box` (fractions of its padded square, as `normalize_sketch_
-    and_frame` returns) and resized: the (R, R) float32 model input, 1.0 = paper. For a
-    box found after framing (`s2a.face_locator`); raises ValueError when nothing is left."""
-    image = as_pil_image(image, "sketch")
-    ink = _resize_ink(crop_to_frame(_pad_to_square(ink_of(image)), box), resolution)
-    if int((ink >= INK_THRESHOLD).sum()) < MIN_INK_PIXELS:
-        raise ValueError(EMPTY_SKETCH_MESSAGE)
-    return (1.0 - ink).astype(np.float32)
 
 
 def _resize_plain(image: Image.Image, resolution: int) -> np.ndarray:

@@ -21,7 +21,13 @@ from s2a.face_locator import (
     refine_frame,
     target_to_box,
 )
-from s2a.sketch import normalize_sketch_and_frame, sketch_in_box
+from s2a.sketch import (
+    _pad_to_square,
+    _resize_ink,
+    crop_to_frame,
+    ink_of,
+    normalize_sketch_and_frame,
+)
 from tests.helpers import TINY_RESOLUTION, face_sketch, small_face
 
 R = TINY_RESOLUTION
@@ -82,7 +88,8 @@ def test_the_pipeline_crops_where_the_locator_says(whole_pipe):
     sketch, box = pipe.framed_sketch_tensor(drawing)
     expected = refine_frame(frame, (0.3, 0.2, 0.6))
     assert box == pytest.approx(expected)
-    np.testing.assert_array_equal(sketch[0, 0].numpy(), sketch_in_box(drawing, R, expected))
+    in_box = 1.0 - _resize_ink(crop_to_frame(_pad_to_square(ink_of(drawing)), expected), R)
+    np.testing.assert_array_equal(sketch[0, 0].numpy(), in_box)
     # The hint layer is cropped with the same box: a dot at the box's centre lands in the
     # middle of the model's hint input.
     hints = np.zeros((512, 512, 4), np.uint8)
