@@ -20,9 +20,7 @@ from tools.server import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-OVERLAY_SRC = """() => {
-  const o = document.querySelector('.s2a-overlay[data-pad="sketch-pad"]');
-  return o && o.style.display === 'block' && o.complete ? o.getAttribute('src') : null; }"""
+OVERLAY_SRC = "() => window.s2aOverlay.src('sketch-pad')"  # the shadow shown, or null
 
 
 def ring(cx, cy, rx, ry, start, end, n):

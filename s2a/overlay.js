@@ -13,15 +13,24 @@
 // request's answer is shown; the Shadow box hides it at once and the strength slider is
 // its CSS opacity. While the route fails, props.value (the shadow from Gradio's slower
 // event path) is shown instead. props.brush: the pen's width on the props.side px pad.
+//
+// The route's shadow is fetched and painted by a worker into a canvas handed to it
+// (OffscreenCanvas): when a stroke ends the editor keeps the page's main thread busy for
+// a second or more (rendering, then reading its layers back to upload them), and an <img>
+// could only change after that. The worker's canvas shows without the main thread.
+// window.s2aOverlay.src(pad): the image the pad's overlay shows now (a URL), or null.
 const padId = props.pad;
 const side = props.side || 512;
 const route = props.route || "";
 const readSide = props.read_side || 128;
-window.s2aOverlay = window.s2aOverlay || { strokeEnd: {}, latency: {}, phases: {} };
+window.s2aOverlay = window.s2aOverlay ||
+  { strokeEnd: {}, latency: {}, phases: {}, sources: {}, src: (pad) => null };
 const timing = window.s2aOverlay;
+timing.src = (pad) => (timing.sources[pad] ? timing.sources[pad]() : null);
 timing.latency[padId] = timing.latency[padId] || [];
-// Per shadow shown after a stroke, ms after the stroke ended: pad read, route answered,
-// image shown (where the time goes).
+// Per shadow shown after a stroke, ms after the stroke ended (the pointer's release, its
+// event's time stamp): release handled by this page, pad read, route answered (of that,
+// the route's own work), image shown (where the time goes).
 timing.phases[padId] = timing.phases[padId] || [];
 let phase = {};
 
@@ -154,15 +163,95 @@ window.addEventListener("pointerup", (event) => {
     last = null;
   }
   if (stroke || inPad(event)) {
-    timing.strokeEnd[padId] = performance.now();
-    phase = {};
+    timing.strokeEnd[padId] = event.timeStamp;
+    phase = { handled: performance.now() };
     refreshSoon();
   }
 }, { capture: true });
 
+// The worker that fetches the route's shadow and paints it into the overlay canvas handed
+// to it. A job: {id, url, grey} (url "": clear); it answers {id, shown, answered, work,
+// blob} once the picture is painted, {id, empty} on 204, {id, failed} on an error. Times
+// are absolute (timeOrigin + now), work is the route's own ms (Server-Timing).
+const PAINTER = `
+let canvas = null, context = null, controller = null, newest = 0;
+const clock = () => performance.timeOrigin + performance.now();
+const nextFrame = self.requestAnimationFrame ? (f) => requestAnimationFrame(f) : (f) => setTimeout(f, 0);
+function clear() { if (context) context.clearRect(0, 0, canvas.width, canvas.height); }
+onmessage = async (event) => {
+  const job = event.data;
+  if (job.canvas) {
+    // A canvas kept in memory: drawing into one kept on the GPU waits for it, which
+    // without a GPU (software rendering) takes a quarter of a second.
+    canvas = job.canvas;
+    context = canvas.getContext("2d", { willReadFrequently: true });
+    return;
+  }
+  newest = job.id;
+  if (controller) controller.abort();
+  controller = null;
+  if (!job.url) return clear();
+  const mine = controller = new AbortController();
+  try {
+    const response = await fetch(job.url, { method: "POST", body: job.grey, signal: mine.signal,
+      headers: { "Content-Type": "application/octet-stream" } });
+    const answered = clock();
+    const work = /dur=([0-9.]+)/.exec(response.headers.get("Server-Timing") || "");
+    if (job.id !== newest) return;
+    if (response.status === 204) { clear(); return postMessage({ id: job.id, empty: true }); }
+    if (!response.ok) {
+      return postMessage({ id: job.id, failed: response.status + " " + await response.text() });
+    }
+    const blob = await response.blob();
+    const picture = await createImageBitmap(blob);
+    if (job.id !== newest) return picture.close();
+    if (canvas.width !== picture.width || canvas.height !== picture.height) {
+      canvas.width = picture.width;
+      canvas.height = picture.height;
+    }
+    context.clearRect(0, 0, canvas.width, canvas.height);
+    context.drawImage(picture, 0, 0);
+    picture.close();
+    nextFrame(() => postMessage({ id: job.id, blob: blob, answered: answered,
+                                  work: work ? parseFloat(work[1]) : null, shown: clock() }));
+  } catch (error) {
+    if (error.name !== "AbortError" && job.id === newest) postMessage({ id: job.id, failed: String(error) });
+  } finally {
+    if (controller === mine) controller = null;
+  }
+};`;
+
+// {worker, canvas}, or null where the browser cannot hand a canvas to a worker (then the
+// page fetches the shadow itself and shows it in an <img>).
+let painter = null;
+if (route && window.Worker && window.OffscreenCanvas &&
+    HTMLCanvasElement.prototype.transferControlToOffscreen) {
+  try {
+    const canvas = document.createElement("canvas");
+    canvas.className = "s2a-overlay";
+    canvas.dataset.pad = padId;
+    canvas.dataset.painter = "worker";
+    const offscreen = canvas.transferControlToOffscreen();
+    const source = URL.createObjectURL(new Blob([PAINTER], { type: "text/javascript" }));
+    const worker = new Worker(source);
+    worker.postMessage({ canvas: offscreen }, [offscreen]);
+    worker.onmessage = (event) => painted(event.data);
+    worker.onerror = (event) => {
+      console.warn("Shadow painter failed, the page shows the shadow instead:", event.message);
+      painter.canvas.remove();
+      painter = null;
+      refreshSoon();
+    };
+    painter = { worker: worker, canvas: canvas };
+  } catch (error) {
+    console.warn("No shadow painter, the page shows the shadow instead:", error);
+  }
+}
+
 // The route's latest shadow (a blob: URL, "" for none), or null while the route is not
-// answering (then props.value is shown).
-let fetched = null;
+// answering (then props.value is shown). The painter's canvas shows at once what the
+// worker paints, so it starts as "" (shown, empty).
+let fetched = painter ? "" : null;
 let sequence = 0;
 let inFlight = null;
 let soon = false;
@@ -216,18 +305,49 @@ function copyGrey() {
   }
   return ink ? grey : null;
 }
-
 function show(url) { // a blob: URL of the route's PNG, "" for none, null: use props.value
+  // Without an answer the painter's canvas is hidden; clear it so that it does not show a
+  // stale shadow when it is shown again (and drop a job still on its way).
+  if (url === null && painter) painter.worker.postMessage({ id: sequence, url: "" });
   if (fetched && fetched !== url) URL.revokeObjectURL(fetched);
   fetched = url;
   place();
+}
+
+// A new shadow was shown at `now` (this page's clock) after the stroke: time it.
+function record(now) {
+  const end = timing.strokeEnd[padId];
+  if (end === undefined) return;
+  timing.latency[padId].push(now - end);
+  timing.phases[padId].push([phase.handled, phase.read, phase.answered, now].map(
+    (t) => (t === undefined ? null : Math.round(t - end))).concat([phase.work ?? null]));
+  timing.strokeEnd[padId] = undefined;
+}
+
+// The painter's answer to job `message.id`.
+function painted(message) {
+  if (message.id !== sequence) return; // a newer job is on its way
+  if (message.failed) {
+    console.warn("Shadow route:", message.failed);
+    return show(null);
+  }
+  if (message.empty) return show("");
+  const origin = performance.timeOrigin;
+  phase.answered = message.answered - origin;
+  phase.work = message.work;
+  record(message.shown - origin);
+  show(URL.createObjectURL(message.blob));
 }
 
 function refresh(tries) {
   const id = ++sequence;
   if (inFlight) inFlight.abort();
   inFlight = null;
-  if (!shadowOn()) return show("");
+  const clear = () => {
+    if (painter) painter.worker.postMessage({ id: id, url: "" });
+    show("");
+  };
+  if (!shadowOn()) return clear();
   if (!trusted && !readPad()) {
     // The editor draws only while something changes on the pad; until it does (the next
     // stroke), show the event path's shadow.
@@ -236,16 +356,22 @@ function refresh(tries) {
     return;
   }
   const grey = copyGrey();
-  if (grey === null) return show("");
+  if (grey === null) return clear();
   phase.read = performance.now();
   const [include, exclude] = (window.s2aShadowSelection || ";").split(";");
   const k = (control("k") || {}).value || "10";
   const query = new URLSearchParams({ side: readSide, k: k, include: include || "",
                                       exclude: exclude || "" });
   const root = ((window.gradio_config && window.gradio_config.root) || "").replace(/\/$/, "");
+  const url = new URL(root + "/" + route + "?" + query, location.href).href;
+  if (painter) {
+    if (fetched === null) fetched = ""; // the route may answer again: show the canvas
+    place();
+    return painter.worker.postMessage({ id: id, url: url, grey: grey }, [grey.buffer]);
+  }
   const controller = new AbortController();
   inFlight = controller;
-  fetch(root + "/" + route + "?" + query, {
+  fetch(url, {
     method: "POST", body: grey, signal: controller.signal,
     headers: { "Content-Type": "application/octet-stream" },
   }).then(async (response) => {
@@ -266,8 +392,29 @@ function refresh(tries) {
   });
 }
 
-let overlay = null;
+let overlay = null; // the <img>: props.value, or the route's shadow without a painter
 let settings = null; // the Shadow box and k last seen: a change asks the route again
+
+// Lays `element` over the pad's paper (`canvas`: the pad's), or hides it.
+function lay(element, visible, pad, canvas, opacity) {
+  if (!visible) {
+    element.style.display = "none";
+    return;
+  }
+  const box = canvas.parentElement;
+  if (element.parentElement !== box) {
+    if (getComputedStyle(box).position === "static") box.style.position = "relative";
+    box.appendChild(element);
+  }
+  const size = side * zoomOf(pad);
+  element.style.opacity = opacity;
+  element.style.width = size + "px";
+  element.style.height = size + "px";
+  element.style.left = canvas.offsetLeft + (canvas.clientWidth - size) / 2 + "px";
+  element.style.top = canvas.offsetTop + (canvas.clientHeight - size) / 2 + "px";
+  element.style.display = "block";
+}
+
 function place() {
   if (route) {
     const now = shadowOn() + " " + (control("k") || {}).value;
@@ -279,45 +426,31 @@ function place() {
   }
   const pad = document.getElementById(padId);
   const canvas = pad && pad.querySelector(".pixi-target canvas");
+  const ready = !!canvas && canvas.clientWidth > 0 && (!route || shadowOn());
   const fast = route && fetched !== null;
-  const url = (fast ? fetched : props.value) || "";
-  if (!canvas || !url || !canvas.clientWidth || (route && !shadowOn())) {
-    if (overlay) overlay.style.display = "none";
-    return;
-  }
-  const box = canvas.parentElement;
-  if (!overlay || overlay.parentElement !== box) {
+  // The route's shadow comes at full strength; the slider sets how much of it shows.
+  const strength = fast && control("shadow-opacity");
+  const opacity = strength ? String(parseFloat(strength.value) || 0) : "1";
+  if (painter) lay(painter.canvas, ready && fast, pad, canvas, opacity);
+  const url = (painter && fast) ? "" : ((fast ? fetched : props.value) || "");
+  if (!overlay && url) {
     overlay = document.createElement("img");
     overlay.className = "s2a-overlay";
     overlay.dataset.pad = padId;
     overlay.alt = "";
-    overlay.addEventListener("load", () => {
-      // Painted in this frame: time it.
-      requestAnimationFrame(() => {
-        const end = timing.strokeEnd[padId];
-        if (end !== undefined) {
-          const now = performance.now();
-          timing.latency[padId].push(now - end);
-          timing.phases[padId].push([phase.read, phase.answered, now].map(
-            (t) => (t === undefined ? null : Math.round(t - end))));
-        }
-        timing.strokeEnd[padId] = undefined;
-      });
-    });
-    if (getComputedStyle(box).position === "static") box.style.position = "relative";
-    box.appendChild(overlay);
+    // Painted in the frame after it loads: time it.
+    overlay.addEventListener("load", () => requestAnimationFrame(() => record(performance.now())));
   }
-  if (overlay.getAttribute("src") !== url) overlay.setAttribute("src", url);
-  // The route's shadow comes at full strength; the slider sets how much of it shows.
-  const strength = fast && control("shadow-opacity");
-  overlay.style.opacity = strength ? String(parseFloat(strength.value) || 0) : "1";
-  const size = side * zoomOf(pad);
-  overlay.style.width = size + "px";
-  overlay.style.height = size + "px";
-  overlay.style.left = canvas.offsetLeft + (canvas.clientWidth - size) / 2 + "px";
-  overlay.style.top = canvas.offsetTop + (canvas.clientHeight - size) / 2 + "px";
-  overlay.style.display = "block";
+  if (overlay && url && overlay.getAttribute("src") !== url) overlay.setAttribute("src", url);
+  if (overlay) lay(overlay, ready && !!url, pad, canvas, opacity);
 }
+// What the pad's overlay shows now (a URL), or null.
+timing.sources[padId] = () => {
+  const shownBy = (element) => !!element && element.style.display === "block";
+  if (painter && shownBy(painter.canvas)) return fetched || null;
+  return shownBy(overlay) && overlay.complete && overlay.naturalWidth > 0
+    ? overlay.getAttribute("src") : null;
+};
 // A new value from the event path: shown while the route fails. The pad changed (a
 // stroke, or an example, an upload, the history): unless the copy is surely right, read
 // the pad and ask the route again.

@@ -30,14 +30,12 @@ from tests.test_browser import (
     stroke,
 )
 
-# The overlay's image once shown (its src), or null.
-OVERLAY_SRC = """(pad) => {
-  const o = document.querySelector(`.s2a-overlay[data-pad="${pad}"]`);
-  return o && o.style.display === 'block' && o.complete && o.naturalWidth > 0
-    ? o.getAttribute('src') : null; }"""
-# The overlay's CSS opacity (the strength slider), or null.
+# The image the pad's overlay shows (a URL), or null.
+OVERLAY_SRC = "(pad) => window.s2aOverlay.src(pad)"
+# The shown overlay's CSS opacity (the strength slider), or null.
 OPACITY = """(pad) => {
-  const o = document.querySelector(`.s2a-overlay[data-pad="${pad}"]`);
+  const o = [...document.querySelectorAll(`.s2a-overlay[data-pad="${pad}"]`)]
+    .find((e) => e.style.display === 'block');
   return o ? o.style.opacity : null; }"""
 # The pad's paper in page coordinates: CANVAS px at the toolbar's zoom, centred.
 PAPER = """(pad) => {
@@ -66,8 +64,10 @@ def new_overlay(page, pad: str, old):
 
 
 # The image an overlay shows (a blob: or data: URL), at its own size, as a PNG data URL.
-AS_DATA_URL = """(pad) => {
-  const o = document.querySelector(`.s2a-overlay[data-pad="${pad}"]`);
+AS_DATA_URL = """async (pad) => {
+  const o = new Image();
+  o.src = window.s2aOverlay.src(pad);
+  await o.decode();
   const c = document.createElement('canvas');
   c.width = o.naturalWidth; c.height = o.naturalHeight;
   c.getContext('2d').drawImage(o, 0, 0);
@@ -174,6 +174,9 @@ def test_shadow_pins_and_history_in_a_browser(tiny_weights):
             # The page fetched it from the shadow route itself, within a second or so.
             assert shadow.startswith("blob:"), shadow[:40]
             assert page.evaluate("() => window.s2aOverlay.phases['sketch-pad'].length") >= 1
+            # ... and a worker painted it, so it did not wait for the page's main thread.
+            assert page.evaluate("""() => document.querySelector(
+                '.s2a-overlay[data-painter="worker"]').style.display === 'block'""")
             lines_rgb = decoded(page, "sketch-pad")
             assert lines_rgb[..., 2].mean() > lines_rgb[..., 0].mean()
             pad.screenshot(path=str(ARTIFACTS / "guidance.png"))

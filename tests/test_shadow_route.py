@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import urllib.error
 import urllib.request
 
@@ -53,6 +54,8 @@ def test_a_stroke_gives_the_shadow(client, handlers):
     response = post(client, pad_read())
     assert response.status_code == 200 and response.headers["content-type"] == "image/png"
     assert response.headers["cache-control"] == "no-store"
+    # The route's own time, which the browser's timing tells apart from its own.
+    assert re.fullmatch(r"shadow;dur=\d+\.\d", response.headers["server-timing"])
     shown = np.asarray(Image.open(io.BytesIO(response.content)))
     sketch = Image.frombytes("L", (SIDE, SIDE), pad_read())
     expected = shadow.shadow_layer(shadow.projection_shadow(handlers.pipe, sketch, 10), 1.0)
@@ -63,6 +66,7 @@ def test_a_stroke_gives_the_shadow(client, handlers):
 def test_empty_pad_has_no_shadow(client):
     response = post(client, pad_read(blank=True))
     assert response.status_code == 204 and response.content == b""
+    assert response.headers["server-timing"].startswith("shadow;dur=")
 
 
 def test_pins_and_drops_change_the_shadow(client, handlers):

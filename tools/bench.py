@@ -304,10 +304,7 @@ def shadow_bench(weights: str | None = None, calls: int = 100, warmup: int = 10)
             "faint_png_bytes": len(faint)}
 
 
-_OVERLAY_SRC = """(pad) => {
-  const o = document.querySelector(`.s2a-overlay[data-pad="${pad}"]`);
-  return o && o.style.display === 'block' && o.complete && o.naturalWidth > 0
-    ? o.getAttribute('src') : null; }"""
+_OVERLAY_SRC = "(pad) => window.s2aOverlay.src(pad)"  # what the pad's overlay shows, or null
 _PAPER = """(pad) => {
   const el = document.getElementById(pad), c = el.querySelector('.pixi-target canvas');
   const z = parseFloat(el.querySelector('.zoom-number span').textContent) / 100 || 1;
@@ -316,9 +313,8 @@ _PAPER = """(pad) => {
 _TAB_READY = """() => {
   const pad = document.getElementById('hint-pad'), col = document.getElementById('hint-column');
   const c = pad && pad.querySelector('.pixi-target canvas');
-  const o = document.querySelector('.s2a-overlay[data-pad="hint-pad"]');
   return !!c && c.clientWidth > 0 && getComputedStyle(col).opacity === '1'
-    && !!o && o.style.display === 'block'; }"""
+    && window.s2aOverlay.src('hint-pad') !== null; }"""
 
 
 def _wait(page, check, timeout: float) -> float | None:
@@ -399,10 +395,11 @@ def browser_bench(weights: str | None = None, strokes: int = 15, quick: int = 50
                 waited.append(_wait(page, lambda o=old: page.evaluate(_OVERLAY_SRC, "sketch-pad")
                                     not in (None, o), 30.0))
             latency = page.evaluate("() => window.s2aOverlay.latency['sketch-pad']") or [0.0]
-            # Where the time went (ms after the stroke ended, medians): the pad read in the
-            # page, the shadow route's answer, the image shown.
+            # Where the time went (ms after the pointer's release, medians): the release
+            # handled by the page, the pad read, the shadow route's answer, the image
+            # shown; and the route's own work (ms).
             phases = np.asarray(page.evaluate("() => window.s2aOverlay.phases['sketch-pad']")
-                                or [[None] * 3], dtype=np.float64)  # (shadows, 3)
+                                or [[None] * 5], dtype=np.float64)  # (shadows, 5)
             report["shadow_latency"] = {**percentiles(np.asarray(latency) / 1e3),
                                         "strokes": strokes, "shadows": len(latency),
                                         "no_shadow_within_30_s": waited.count(None),
@@ -411,8 +408,8 @@ def browser_bench(weights: str | None = None, strokes: int = 15, quick: int = 50
                                             name: None if np.isnan(column).all()
                                             else float(np.nanmedian(column))
                                             for name, column in zip(
-                                                ("pad_read", "route_answered", "shown"),
-                                                phases.T)}}
+                                                ("release_handled", "pad_read", "route_answered",
+                                                 "shown", "route_work"), phases.T)}}
             print(json.dumps(report["shadow_latency"]), file=sys.stderr)
             # 2. The hint tab, opened and closed a few times.
             opens = []
