@@ -80,6 +80,10 @@ DEFAULT_REFINE = 0.5
 SKETCH_DISPLAY = 256  # the projected sketch
 NEIGHBOR_DISPLAY = 128  # each neighbour in the gallery
 SHADOW_ROUTE = "/s2a/shadow"  # POST: the pad read -> the shadow PNG (shadow_routes)
+# A change that previews in Live mode: the page asks for the preview only when Live is on.
+LIVE_GATE_JS = """() => {
+  if (document.querySelector('#live input')?.checked) document.getElementById('live-tick')?.click();
+}"""
 SHADOWS_AT_ONCE = 2  # shadow requests computed at once; more wait their turn
 # The per-part sliders, in s2a.parts.PART_NAMES order: (label, info, box colour); the
 # windowed parts are outlined in their colour over the projected sketch.
@@ -528,6 +532,9 @@ def build_demo(pipe: Sketch2Anime, handlers: Handlers | None = None) -> gr.Block
                                        elem_id="live", scale=1)
                     button = gr.Button("Generate", variant="primary", elem_id="generate",
                                        scale=2)
+                    # Clicked by the page (LIVE_GATE_JS) when Live is on; never seen.
+                    live_tick = gr.Button("Live preview", elem_id="live-tick",
+                                          elem_classes="s2a-overlay-source")
                 has_parts = pipe.has_parts
                 with gr.Row(equal_height=True):
                     refine = gr.Slider(0.0, 1.0, value=DEFAULT_REFINE, step=0.05, label="Refine",
@@ -604,12 +611,16 @@ def build_demo(pipe: Sketch2Anime, handlers: Handlers | None = None) -> gr.Block
         live_inputs = [live, sketch, hints, refine, k, seed, selection, *part_sliders]
         live_settings = {"trigger_mode": "always_last", "show_progress": "hidden",
                          "api_visibility": "private", "concurrency_id": "model"}
+        # With Live off, these changes run nothing on the server and read nothing from the
+        # pads: an event with the pads as inputs makes each editor export its layers (read
+        # back from WebGL, uploaded), which keeps the page busy after every stroke.
         gr.on(
             [sketch.change, hints.change, k.release, seed.submit,
              *(slider.release for slider in part_sliders)],
-            handlers.generate_live, live_inputs, [*outputs, shown], api_name="ui_live",
-            **live_settings,
+            None, js=LIVE_GATE_JS, api_name="ui_live_gate", api_visibility="private",
         )
+        live_tick.click(handlers.generate_live, live_inputs, [*outputs, shown],
+                        api_name="ui_live", **live_settings)
         # Letting the master Refine go sets the five part sliders, then previews with them.
         refine.release(handlers.spread_refine, refine, part_sliders, api_name="ui_spread_refine",
                        api_visibility="private", show_progress="hidden",

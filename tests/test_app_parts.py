@@ -194,9 +194,18 @@ def test_the_demo_wires_the_part_sliders(part_pipe, whole_pipe, weights):
     assert (refine._id, "release") in spread.targets
     after_spread = [fn for fn in demo.fns.values() if fn.trigger_after == spread._id]
     assert [fn.api_name for fn in after_spread] == ["ui_refine_live"]
-    live = fns["ui_live"]
+    live = fns["ui_live_gate"]  # Live previews go through the page's gate (test_app)
     assert all((i, "release") in live.targets for i in ids)
     assert (refine._id, "release") not in live.targets  # only after the spread
+    # The gate reads no pad (an input pad makes the editor export its layers) and runs
+    # nothing on the server; the preview itself is the hidden button's, which the gate
+    # clicks when Live is on.
+    sketch, hints = component(demo, "sketch-pad"), component(demo, "hint-pad")
+    assert {(sketch._id, "change"), (hints._id, "change")} <= set(live.targets)
+    assert live.inputs == [] and live.fn is None and "#live input" in live.js
+    tick = component(demo, "live-tick")
+    assert fns["ui_live"].targets == [(tick._id, "click")] and "live-tick" in live.js
+    assert sketch in fns["ui_live"].inputs and hints in fns["ui_live"].inputs
     for name in ("ui_generate", "ui_live", "ui_refine_live", "ui_pick_generate",
                  "ui_clear_generate", "ui_example_generate"):
         assert [block._id for block in fns[name].inputs][-len(ids):] == ids, name
