@@ -232,6 +232,15 @@ def test_shadow_pins_and_history_in_a_browser(tiny_weights):
             assert "No neighbours pinned or dropped" in page.locator("#selection").inner_text()
             phase("history checked")
 
+            # Live: a stroke previews without Generate (the page's gate clicks the hidden
+            # preview button only while Live is on). Before the pad is cleared: "Clear
+            # canvas" also puts the brush down.
+            page.locator("#live input").check()
+            stroke(page, [(paper["x"] + 40, paper["y"] + 300), (paper["x"] + 90, paper["y"] + 302)])
+            wait_until(lambda: face_src(page) != face_a, "the live preview", page=page)
+            page.locator("#live input").uncheck()
+            phase("live checked")
+
             # Shadow back on, then clear the pad: an empty pad has no shadow.
             page.locator("#show-shadow input").click()
             wait_until(lambda: page.evaluate(OVERLAY_SRC, "sketch-pad"), "the shadow back",
@@ -240,5 +249,6 @@ def test_shadow_pins_and_history_in_a_browser(tiny_weights):
             wait_until(lambda: page.evaluate(OVERLAY_SRC, "sketch-pad") is None,
                        "no shadow on the cleared pad", page=page)
             phase("clear checked")
+
         finally:
             browser.close()
