@@ -4,8 +4,10 @@ Draw -> the shadow appears under the strokes (fetched by the page from the shado
 not through Gradio's event queue) and the strokes survive; the strength slider sets how
 strong it shows; the shadow is not part of the sketch the server gets; toggle it off ->
 gone; clear the pad -> no shadow; drop a neighbour -> it is not in the next neighbour set;
-restore from the history -> the same settings and the same face. Writes
-test-artifacts/guidance.png (the pad with the shadow).
+restore from the history -> the same settings and the same face; Live on -> a stroke
+previews the face; a browser without OffscreenCanvas -> the shadow still shows (an <img>
+instead of the worker's canvas). Writes test-artifacts/guidance.png (the pad with the
+shadow).
 """
 
 from __future__ import annotations
@@ -102,6 +104,40 @@ def inked(pixels: np.ndarray, box: dict, paper: dict, line) -> bool:
     return bool((band < 90).any(axis=0).mean() > 0.8)
 
 
+def first_shadow(page, paper: dict) -> str:
+    """Probe strokes until the pad is ready; the first shadow's URL.
+
+    Gradio's editor loads its paper and layer after the canvas shows, and a stroke drawn
+    before they are in can be replaced by them (so on the commit before issue 16 too). A
+    first stroke that reaches the server (the faint sketch over the hint pad) says the
+    pad is ready; it has its shadow by then.
+    """
+    for attempt in range(6):
+        y = paper["y"] + 20 + 12 * attempt
+        stroke(page, [(paper["x"] + 20, y), (paper["x"] + 60, y + 2)])
+        deadline = time.monotonic() + 15
+        while not page.evaluate(OVERLAY_SRC, "hint-pad") and time.monotonic() < deadline:
+            page.wait_for_timeout(100)
+        if page.evaluate(OVERLAY_SRC, "hint-pad"):
+            break
+    return wait_until(lambda: page.evaluate(OVERLAY_SRC, "sketch-pad"), "the first shadow",
+                      page=page)
+
+
+def bluest(pixels: np.ndarray, box: dict, paper: dict) -> tuple[int, int]:
+    """Where the paper is bluest on a screenshot of the element at `box` (row, col).
+
+    The shadow covers the part of the pad the drawing is framed to, so look for it
+    there rather than at a fixed place.
+    """
+    top, left = int(paper["y"] - box["y"]), int(paper["x"] - box["x"])
+    side = int(paper["side"])
+    on_paper = pixels[top:top + side, left:left + side]
+    tint = on_paper[..., 2] - on_paper[..., 0]
+    row, col = np.unravel_index(int(tint.argmax()), tint.shape)
+    return top + row, left + col
+
+
 def captions(page, elem_id: str) -> list[int]:
     return [int(i) for i in re.findall(r"#(\d+):", page.locator(f"#{elem_id}").inner_text())]
 
@@ -130,22 +166,9 @@ def test_shadow_pins_and_history_in_a_browser(tiny_weights):
             page.locator("#sketch-pad canvas").first.wait_for()
             page.wait_for_timeout(1000)
             assert page.evaluate(OVERLAY_SRC, "sketch-pad") is None  # empty pad: no shadow
-            # Gradio's editor loads its paper and layer after the canvas shows, and a stroke
-            # drawn before they are in can be replaced by them (so on the commit before
-            # this issue too). A first stroke that reaches the server (the faint sketch
-            # over the hint pad) says the pad is ready; it has its shadow by then.
             paper = page.evaluate(PAPER, "sketch-pad")
-            for attempt in range(6):
-                y = paper["y"] + 20 + 12 * attempt
-                stroke(page, [(paper["x"] + 20, y), (paper["x"] + 60, y + 2)])
-                deadline = time.monotonic() + 15
-                while not page.evaluate(OVERLAY_SRC, "hint-pad") and time.monotonic() < deadline:
-                    page.wait_for_timeout(100)
-                if page.evaluate(OVERLAY_SRC, "hint-pad"):
-                    break
-            ready = wait_until(lambda: page.evaluate(OVERLAY_SRC, "sketch-pad"),
-                               "the first shadow", page=page)
-            phase(f"pad ready after {attempt + 1} probe stroke(s)")
+            ready = first_shadow(page, paper)
+            phase("pad ready")
 
             # Draw: the shadow appears under the strokes; strokes drawn while it is being
             # computed survive it.
@@ -160,15 +183,8 @@ def test_shadow_pins_and_history_in_a_browser(tiny_weights):
             lost = [i for i, line in enumerate(lines) if not inked(pixels, box, paper, line)]
             Image.fromarray(pixels.astype(np.uint8)).save(ARTIFACTS / "guidance-strokes.png")
             assert not lost, f"strokes {lost} vanished from the pad"
-            # Paper near the strokes is tinted by the shadow (blue over white). The shadow
-            # covers the part of the pad the drawing is framed to, so look for its
-            # bluest paper pixel rather than at a fixed place.
-            top, left = int(paper["y"] - box["y"]), int(paper["x"] - box["x"])
-            side = int(paper["side"])
-            on_paper = pixels[top:top + side, left:left + side]
-            tint = on_paper[..., 2] - on_paper[..., 0]
-            row, col = np.unravel_index(int(tint.argmax()), tint.shape)
-            spot = (top + row, left + col)
+            # Paper near the strokes is tinted by the shadow (blue over white).
+            spot = bluest(pixels, box, paper)
             middle = pixels[spot]
             assert middle[2] - middle[0] > 10, f"no shadow under the strokes: {middle}"
             # The page fetched it from the shadow route itself, within a second or so.
@@ -249,6 +265,26 @@ def test_shadow_pins_and_history_in_a_browser(tiny_weights):
             wait_until(lambda: page.evaluate(OVERLAY_SRC, "sketch-pad") is None,
                        "no shadow on the cleared pad", page=page)
             phase("clear checked")
+
+            # A browser that cannot hand a canvas to a worker: the page fetches the shadow
+            # itself and shows it in an <img>.
+            page = browser.new_page(viewport={"width": 1280, "height": 1100})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.add_init_script("delete window.OffscreenCanvas;")
+            page.goto(url)
+            page.locator("#sketch-pad canvas").first.wait_for()
+            page.wait_for_timeout(1000)
+            assert first_shadow(page, paper).startswith("blob:")  # the route's, not the event's
+            page.wait_for_timeout(300)
+            assert page.evaluate("""() => !document.querySelector('[data-painter]') &&
+                document.querySelector('img.s2a-overlay[data-pad="sketch-pad"]')
+                  .style.display === 'block'""")
+            pad = page.locator("#sketch-pad")
+            box = pad.bounding_box()
+            pixels = element_pixels(pad).astype(int)
+            tinted = pixels[bluest(pixels, box, paper)]
+            assert tinted[2] - tinted[0] > 10, f"no shadow under the strokes: {tinted}"
+            phase("shadow without a worker checked")
 
         finally:
             browser.close()
