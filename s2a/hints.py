@@ -155,10 +155,28 @@ def frame_like_sketch(hints: np.ndarray, box: RelativeBox | None) -> np.ndarray:
     height, width = hints.shape[:2]
     rows, cols = crop.shape[:2]
     y0, x0 = int(round(box[0] * height)), int(round(box[1] * width))
-    ys, xs = np.nonzero(hints[:, :, 3] > 0)
-    outside = (ys < y0) | (ys >= y0 + rows) | (xs < x0) | (xs >= x0 + cols)
-    if not outside.any():
+    outside = np.ascontiguousarray(hints[:, :, 3])  # (h, w) alpha, then its outside part
+    sy, sx = min(max(y0, 0), height), min(max(x0, 0), width)
+    outside[sy:max(sy, y0 + rows), sx:max(sx, x0 + cols)] = 0
+    points = cv2.findNonZero(outside)  # x, y in row-major order, or None
+    if points is None:
         return crop
+    xs, ys = points.reshape(-1, 2).T.astype(np.intp)  # (n,) each
+    # A pixel as one uint32: moving hints is then plain 1-D indexing.
+    colours = np.ascontiguousarray(hints).view(np.uint32)[ys, xs, 0]  # (n,)
+    # Inward steps: down from the top edge, up from the bottom, and so on.
+    step_y = np.where(ys < y0, 1, np.where(ys >= y0 + rows, -1, 0))
+    step_x = np.where(xs < x0, 1, np.where(xs >= x0 + cols, -1, 0))
+    ys, xs = np.clip(ys - y0, 0, rows - 1), np.clip(xs - x0, 0, cols - 1)
+    pixels = crop.view(np.uint32).reshape(-1)  # (rows * cols,), a view of the crop
+    free = crop[:, :, 3].reshape(-1) == 0  # painted hints inside the frame win
+    depth = max(1, int(round(EDGE_BAND_96 * rows / 96)))
+    for k in range(depth):
+        at = (np.clip(ys + k * step_y, 0, rows - 1) * cols
+              + np.clip(xs + k * step_x, 0, cols - 1))  # (n,) flat index in the crop
+        keep = free[at]
+        pixels[at[keep]] = colours[keep]
+    return crop
     ys, xs = ys[outside], xs[outside]
     colours = hints[ys, xs]  # (n, 4)
     # Inward steps: down from the top edge, up from the bottom, and so on.

@@ -204,3 +204,35 @@ def test_hints_outside_the_frame_move_to_its_nearest_edge():
     assert (crop[0:4, 20:24, :3] == (0, 255, 0)).all()  # not painted over
     crop[0:4, 20:24] = 0
     assert crop[band:-band, band:-band, 3].sum() == 0  # nothing moved into the middle
+
+
+def moved_by_hand(layer: np.ndarray, box) -> np.ndarray:
+    """frame_like_sketch spelled out pixel by pixel: each hint outside the box, in row
+    order, is clamped to the crop and written inward `depth` deep where the crop was
+    unpainted; a later write wins."""
+    crop = crop_to_frame(layer, box)
+    rows, cols = crop.shape[:2]
+    y0, x0 = round(box[0] * layer.shape[0]), round(box[1] * layer.shape[1])
+    free = crop[:, :, 3] == 0
+    outside = [(y, x) for y in range(layer.shape[0]) for x in range(layer.shape[1])
+               if layer[y, x, 3] and not (y0 <= y < y0 + rows and x0 <= x < x0 + cols)]
+    for k in range(max(1, round(2 * rows / 96))):
+        for y, x in outside:
+            dy = 1 if y < y0 else -1 if y >= y0 + rows else 0
+            dx = 1 if x < x0 else -1 if x >= x0 + cols else 0
+            ty = min(max(min(max(y - y0, 0), rows - 1) + k * dy, 0), rows - 1)
+            tx = min(max(min(max(x - x0, 0), cols - 1) + k * dx, 0), cols - 1)
+            if free[ty, tx]:
+                crop[ty, tx] = layer[y, x]
+    return crop
+
+
+def test_hints_move_as_spelled_out_pixel_by_pixel():
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        h, w = rng.integers(4, 40, 2)
+        layer = np.zeros((h, w, 4), np.uint8)
+        n = int(rng.integers(0, h * w))
+        layer[rng.integers(0, h, n), rng.integers(0, w, n)] = rng.integers(1, 256, (n, 4))
+        box = (rng.uniform(-0.3, 0.8), rng.uniform(-0.3, 0.8), rng.uniform(0.1, 1.5))
+        np.testing.assert_array_equal(frame_like_sketch(layer, box), moved_by_hand(layer, box))
