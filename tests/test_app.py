@@ -184,6 +184,21 @@ def test_api_handler_takes_plain_images(handlers, tmp_path):
     assert "RGBA" in error_message(excinfo)
 
 
+def test_api_uploads_that_are_not_pictures_get_a_sentence(tmp_path):
+    from gradio.data_classes import ImageData
+
+    upload = app.UploadedImage(type="pil", image_mode=None, label="sketch")
+    assert upload.get_block_name() == "image"  # the browser's stock image component
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture")
+    with pytest.raises(gr.Error, match="The sketch could not be read as an image.*PNG"):
+        upload.preprocess(ImageData(path=str(text), orig_name="notes.png"))
+    picture = tmp_path / "face.png"
+    face_sketch(64).save(picture)
+    read = upload.preprocess(ImageData(path=str(picture), orig_name="face.png"))
+    assert isinstance(read, Image.Image) and read.size == (64, 64)
+
+
 def test_live_mode_skips_instead_of_failing(handlers):
     skipped = handlers.generate_live(False, sketch_payload(), None, 1.0, 10, 0)
     assert skipped == (gr.skip(),) * 6
@@ -344,6 +359,11 @@ def test_real_server_generate_endpoint(tiny_weights, tmp_path):
         assert "hint colours followed" in result[3]
         with pytest.raises(Exception, match="The sketch is empty"):
             client.predict(handle_file(str(blank)), None, 1.0, 10, 0, api_name="/generate")
+        not_a_picture = tmp_path / "notes.png"
+        not_a_picture.write_text("a shopping list, not a picture")
+        with pytest.raises(Exception, match="The sketch could not be read as an image"):
+            client.predict(handle_file(str(not_a_picture)), None, 1.0, 10, 0,
+                           api_name="/generate")
         # The server survives bad input.
         result = client.predict(handle_file(str(sketch)), None, 1.0, 10, 0, api_name="/generate")
         assert Path(result[0]).is_file()
