@@ -414,22 +414,25 @@ def drawing_pad(value: dict, label: str, elem_id: str, brush: gr.Brush,
     )
 
 
-class UploadedImage(gr.Image):
-    """`gr.Image` for the API's uploads: a file that is not a picture gets a sentence that
-    says so, instead of Gradio's bare "Error" (its preprocessing opens the file with PIL
-    before any handler runs)."""
+def uploaded_image(label: str) -> gr.Image:
+    """A hidden `gr.Image` for the API's uploads whose file, when it is not a picture, gets
+    a sentence that says so instead of Gradio's bare "Error" (its preprocessing opens the
+    file with PIL before any handler runs). Wrapped on the instance: a `gr.Image` subclass
+    would make Gradio write an app.pyi stub next to this file."""
+    image = gr.Image(type="pil", image_mode=None, visible=False, label=label)
+    read = image.preprocess
 
-    def get_block_name(self) -> str:
-        return "image"  # the stock image component in the browser
-
-    def preprocess(self, payload):
+    def preprocess(payload):
         try:
-            return super().preprocess(payload)
+            return read(payload)
         except gr.Error:
             raise
         except Exception as error:  # PIL fails in many ways on a non-image or damaged file
-            raise gr.Error(f"The {self.label} could not be read as an image: upload a PNG or "
+            raise gr.Error(f"The {label} could not be read as an image: upload a PNG or "
                            f"JPEG ({type(error).__name__}).") from error
+
+    image.preprocess = preprocess
+    return image
 
 
 def pad_overlay(pad: str, elem_id: str, route: str = "", read_side: int = 0,
@@ -704,8 +707,8 @@ def build_demo(pipe: Sketch2Anime, handlers: Handlers | None = None) -> gr.Block
             api_visibility="private", concurrency_id="model")
 
         # The documented endpoint: plain images in, the face first out.
-        api_sketch = UploadedImage(type="pil", image_mode=None, visible=False, label="sketch")
-        api_hints = UploadedImage(type="pil", image_mode=None, visible=False, label="hints")
+        api_sketch = uploaded_image("sketch")
+        api_hints = uploaded_image("hints")
         api_button = gr.Button(visible=False)
         api_button.click(handlers.generate_api, [api_sketch, api_hints, refine, k, seed],
                          outputs, api_name="generate", concurrency_id="model",
