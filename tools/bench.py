@@ -400,7 +400,12 @@ def browser_bench(weights: str | None = None, strokes: int = 15, quick: int = 50
             # shown; and the route's own work (ms).
             phases = np.asarray(page.evaluate("() => window.s2aOverlay.phases['sketch-pad']")
                                 or [[None] * 5], dtype=np.float64)  # (shadows, 5)
+            # The shadow's own path: from the page seeing the release to the shadow shown
+            # (the rest is the page busy with the editor's frame when the pointer lifts).
+            own_path = (phases[:, 3] - phases[:, 0]) / 1e3
+            own_path = own_path[~np.isnan(own_path)] if not np.isnan(own_path).all() else [np.nan]
             report["shadow_latency"] = {**percentiles(np.asarray(latency) / 1e3),
+                                        "after_release_handled": percentiles(own_path),
                                         "strokes": strokes, "shadows": len(latency),
                                         "no_shadow_within_30_s": waited.count(None),
                                         "latencies_ms": [round(v) for v in latency],
