@@ -642,12 +642,12 @@ def build_demo(pipe: Sketch2Anime, handlers: Handlers | None = None) -> gr.Block
         )
         live_tick.click(handlers.generate_live, live_inputs, [*outputs, shown],
                         api_name="ui_live", **live_settings)
-        # Letting the master Refine go sets the five part sliders, then previews with them.
+        # Letting the master Refine go sets the five part sliders, then (Live on) previews
+        # with them.
         refine.release(handlers.spread_refine, refine, part_sliders, api_name="ui_spread_refine",
                        api_visibility="private", show_progress="hidden",
                        concurrency_limit=None).then(
-            handlers.generate_live, live_inputs, [*outputs, shown], api_name="ui_refine_live",
-            **live_settings)
+            None, js=LIVE_GATE_JS, api_name="ui_refine_live_gate", api_visibility="private")
         # The shadow and the faint sketch over the hint pad follow every stroke. They are
         # overlays laid over the pads in the browser (s2a/overlay.js), never pad values:
         # setting a pad's value from here would replace strokes drawn meanwhile. The

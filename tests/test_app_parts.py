@@ -193,7 +193,8 @@ def test_the_demo_wires_the_part_sliders(part_pipe, whole_pipe, weights):
     assert [block._id for block in spread.outputs] == ids
     assert (refine._id, "release") in spread.targets
     after_spread = [fn for fn in demo.fns.values() if fn.trigger_after == spread._id]
-    assert [fn.api_name for fn in after_spread] == ["ui_refine_live"]
+    assert [fn.api_name for fn in after_spread] == ["ui_refine_live_gate"]  # as ui_live_gate
+    assert after_spread[0].inputs == [] and after_spread[0].js == fns["ui_live_gate"].js
     live = fns["ui_live_gate"]  # Live previews go through the page's gate (test_app)
     assert all((i, "release") in live.targets for i in ids)
     assert (refine._id, "release") not in live.targets  # only after the spread
@@ -206,7 +207,7 @@ def test_the_demo_wires_the_part_sliders(part_pipe, whole_pipe, weights):
     tick = component(demo, "live-tick")
     assert fns["ui_live"].targets == [(tick._id, "click")] and "live-tick" in live.js
     assert sketch in fns["ui_live"].inputs and hints in fns["ui_live"].inputs
-    for name in ("ui_generate", "ui_live", "ui_refine_live", "ui_pick_generate",
+    for name in ("ui_generate", "ui_live", "ui_pick_generate",
                  "ui_clear_generate", "ui_example_generate"):
         assert [block._id for block in fns[name].inputs][-len(ids):] == ids, name
     assert [block._id for block in fns["ui_restore_parts"].outputs] == ids
