@@ -177,16 +177,3 @@ def frame_like_sketch(hints: np.ndarray, box: RelativeBox | None) -> np.ndarray:
         keep = free[at]
         pixels[at[keep]] = colours[keep]
     return crop
-    ys, xs = ys[outside], xs[outside]
-    colours = hints[ys, xs]  # (n, 4)
-    # Inward steps: down from the top edge, up from the bottom, and so on.
-    step_y = np.where(ys < y0, 1, np.where(ys >= y0 + rows, -1, 0))
-    step_x = np.where(xs < x0, 1, np.where(xs >= x0 + cols, -1, 0))
-    ys, xs = np.clip(ys - y0, 0, rows - 1), np.clip(xs - x0, 0, cols - 1)
-    free = crop[:, :, 3] == 0  # painted hints inside the frame win
-    depth = max(1, int(round(EDGE_BAND_96 * rows / 96)))
-    for k in range(depth):
-        ty, tx = np.clip(ys + k * step_y, 0, rows - 1), np.clip(xs + k * step_x, 0, cols - 1)
-        keep = free[ty, tx]
-        crop[ty[keep], tx[keep]] = colours[keep]
-    return crop
