@@ -82,6 +82,7 @@ class FrozenNetworks:
     def __init__(self, autoencoder: SketchAutoencoder, generator: SpatialGenerator):
         self._autoencoder, self._generator = autoencoder, generator
         self._keys = tuple(generator.map_sizes) + (0,)  # the keys of `feature_maps`
+        self._synthesis = _Synthesis(generator, self._keys)  # traced, or run eagerly
         self._graphs: dict[str, torch.jit.ScriptModule | None] = {}  # None: eager
         self._lock = threading.Lock()
 
@@ -109,8 +110,7 @@ class FrozenNetworks:
             return _freeze(_Face(generator), (latent, hints, sketch, torch.ones(1, device=device)))
         if name == "synthesis":
             maps = generator.feature_maps(latent)
-            return _freeze(_Synthesis(generator, self._keys),
-                           (hints, *(maps[key] for key in self._keys)))
+            return _freeze(self._synthesis, (hints, *(maps[key] for key in self._keys)))
         if name == "encode":
             return _freeze(_Encode(self._autoencoder), (torch.ones(1, 1, r, r, device=device),))
         return _freeze(_Decode(self._autoencoder), (latent,))
@@ -127,8 +127,8 @@ class FrozenNetworks:
 
     def synthesise(self, maps: dict[int, torch.Tensor], hints: torch.Tensor) -> torch.Tensor:
         """`SpatialGenerator.synthesise(maps, hints)`."""
-        eager = _Synthesis(self._generator, self._keys)  # the same positional call
-        return self._run("synthesis", eager, hints, *(maps[key] for key in self._keys))
+        return self._run("synthesis", self._synthesis, hints,
+                         *(maps[key] for key in self._keys))
 
     def encode(self, sketch: torch.Tensor) -> torch.Tensor:
         """`SketchAutoencoder.encode(sketch)`."""
