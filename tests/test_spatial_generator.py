@@ -274,6 +274,29 @@ def test_trace_sketch_trains_a_generator_that_traces(prepared_data, spatial_run,
     assert not load_generator(spatial_run["gen"] / "generator").config.traces_sketch
 
 
+def test_locality_weight_adds_a_logged_term(prepared_data, spatial_run, tmp_path):
+    from s2a.parts import scaled_windows
+
+    windows = tmp_path / "parts"
+    windows.mkdir()
+    (windows / "parts.json").write_text(json.dumps({"resolution": R, "feather": 1, "windows": {
+        n: [w.top, w.left, w.size] for n, w in scaled_windows(R).items()}}))
+    flags = ["--data", prepared_data, "--steps", "2", "--autoencoder",
+             str(spatial_run["autoencoder"]), "--architecture", "spatial", "--residual-blocks",
+             "1", "--init-baseline", str(spatial_run["base"] / "baseline"), "--init",
+             str(spatial_run["gen"] / "generator"), "--bank", str(spatial_run["bank"]),
+             "--trace-sketch", "--k", "3", *SHORT, *RECIPE, "--locality-weight", "100"]
+    # The term needs the windows it keeps changes inside.
+    with pytest.raises(SystemExit):
+        train_generator.main([*flags, "--out", str(tmp_path / "none")])
+    assert train_generator.main([*flags, "--part-windows", str(windows),
+                                 "--out", str(tmp_path / "t")]) == 0
+    metrics = [json.loads(line) for line in (tmp_path / "t" / "metrics.jsonl").read_text()
+               .splitlines()]
+    assert [m["step"] for m in metrics] == [1, 2]
+    assert all(np.isfinite(m["g_local"]) and m["g_local"] >= 0 for m in metrics)
+
+
 def test_trace_sketch_needs_a_bank(prepared_data, spatial_run, tmp_path):
     with pytest.raises(SystemExit):
         train_generator.main(["--data", prepared_data, "--out", str(tmp_path / "t"),

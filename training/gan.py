@@ -139,13 +139,16 @@ def train_gan(
     model: torch.nn.Module,
     draw: Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor],
     name: str,
+    extra_terms: Callable[[], dict[str, tuple[float, torch.Tensor]]] | None = None,
 ) -> torch.nn.Module:
     """Train `model` so that `draw(model, sketch, hints)` -> (B, 3, R, R) looks like the face.
 
     Each step: D step on (real, hints) vs (fake.detach(), hints) with the hinge loss at
     every D scale, then G step with L1 + hint loss + adversarial loss (+ feature matching).
-    With --diffaugment, D sees only augmented pairs. Returns the trained (unwrapped)
-    model, or its moving average with --ema.
+    With --diffaugment, D sees only augmented pairs. `extra_terms`, called in each G
+    step after `draw`, returns more generator losses {name: (weight, loss)}, added to the
+    G loss and logged by name. Returns the trained (unwrapped) model, or its moving
+    average with --ema.
     """
     train_images, train_sketches = load_split(args.data, "train")
     val_images, val_sketches = load_split(args.data, "val")
@@ -212,6 +215,9 @@ def train_gan(
         g_hint = hint_loss(fake, hints)
         g_loss = (args.adv_weight * g_adv + args.fm_weight * g_fm + args.l1_weight * g_l1
                   + args.hint_weight * g_hint)
+        extras = extra_terms() if extra_terms is not None else {}
+        for weight, term in extras.values():
+            g_loss = g_loss + weight * term
         log_now = (step + 1) % args.log_every == 0
         if log_now:
             # The adversarial gradient must reach the generator (a public DeepFaceDrawing
@@ -234,6 +240,7 @@ def train_gan(
             metrics = {"d_loss": d_loss.item(), "g_adv": g_adv.item(), "g_fm": g_fm.item(),
                        "g_l1": g_l1.item(), "g_hint": g_hint.item(), "d_real": d_real_mean,
                        "d_fake": d_fake_mean}
+            metrics.update({key: term.item() for key, (_, term) in extras.items()})
             if log_now:
                 metrics["adv_grad"] = adv_grad
             run.log(step, **metrics)

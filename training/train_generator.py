@@ -20,6 +20,11 @@ projected latents too.
 by 1 - refine beside the decoded latent (`s2a.models.traced`): each item gets a refine
 (a third 1, a third 0, a third uniform), its latent is refine x projection + (1 - refine)
 x its own, and the synthesis traces the same blend of decoded and drawn sketch as the app.
+
+--locality-weight (with --trace-sketch and --part-windows, a per-part model folder) adds
+`training.locality`'s term: each item is synthesised again with one part window traced at
+the other end of its refine, and the face's change outside that window is penalised, so
+that a part's slider changes that part (issue 15).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from s2a.models import (
 from training.common import Run, check_common_args, print_plan, setup, teardown
 from training.data import data_resolution
 from training.gan import add_gan_args, check_gan_args, roughen, start_from_init, train_gan
+from training.locality import PartWindowMasks, change_outside, load_windows
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -71,6 +77,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--k", type=int, default=10, help="neighbours of the projection")
     parser.add_argument("--init", default=None,
                         help="generator folder to start from (fine-tuning; fresh discriminator)")
+    parser.add_argument("--locality-weight", type=float, default=0.0,
+                        help="--trace-sketch: weight of the face's change outside a part "
+                        "window when only that window's refine moves (training.locality)")
+    parser.add_argument("--part-windows", default=None,
+                        help="per-part model folder (parts.json) whose windows "
+                        "--locality-weight uses")
     parser.add_argument("--latent-noise", type=float, default=0.05,
                         help="Gaussian noise on the latent, relative to its spread, so the "
                         "generator also draws well from projected (not encoded) latents")
@@ -91,6 +103,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      "training.build_bank")
     if args.k < 1:
         parser.error("--k must be at least 1")
+    if args.locality_weight < 0:
+        parser.error("--locality-weight must not be negative")
+    if args.locality_weight > 0 and not (args.trace_sketch and args.part_windows and (
+            Path(args.part_windows) / "parts.json").is_file()):
+        parser.error("--locality-weight needs --trace-sketch and --part-windows, a folder "
+                     "with parts.json (weights/parts)")
     if args.init_baseline and (args.architecture != "spatial" or not (
             Path(args.init_baseline) / "model.safetensors").is_file()):
         parser.error("--init-baseline needs --architecture spatial and a SimpleGAN folder")
@@ -157,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
 
         bank = LatentBank.load(args.bank)
     run = Run(args.out, context, {**vars(args), "model_config": asdict(config)})
+    masks = None
+    if args.locality_weight > 0:
+        windows, feather = load_windows(args.part_windows)
+        masks = PartWindowMasks(windows, config.resolution, feather).to(context.device)
+    last = {}  # the training draw's inputs and face, for the locality term
 
     def draw(model, sketch, hints):
         refine = 0.0  # shown samples: the sketch's own latent, traced where trained to
@@ -181,9 +204,22 @@ def main(argv: list[str] | None = None) -> int:
                     projected = bank.project(encoded[chosen].cpu().numpy(), args.k,
                                              skip_same=True).latent  # (b, d)
                     latent[chosen] = torch.from_numpy(projected).to(latent.device)
-        return model(latent, hints, sketch, refine) if args.trace_sketch else model(latent, hints)
+        if not args.trace_sketch:
+            return model(latent, hints)
+        face = model(latent, hints, sketch, refine)
+        if model.training and masks is not None:
+            last.update(model=model, latent=latent, hints=hints, sketch=sketch,
+                        refine=refine, face=face)
+        return face
 
-    trained = train_gan(args, context, run, generator, draw, "generator")
+    def locality_term():
+        refine_map, inside = masks.moved_refine(last["refine"], rng)
+        moved = last["model"](last["latent"], last["hints"], last["sketch"], refine_map)
+        return {"g_local": (args.locality_weight,
+                            change_outside(last["face"], moved, inside))}
+
+    trained = train_gan(args, context, run, generator, draw, "generator",
+                        locality_term if masks is not None else None)
     if context.is_main:
         trained.save_pretrained(run.folder / "generator")
         print(f"Saved the generator to {run.folder / 'generator'}")
