@@ -9,7 +9,7 @@ import torch
 from s2a.models import SpatialGenerator, SpatialGeneratorConfig
 from s2a.parts import WINDOWED_PARTS, PartWindow, scaled_windows
 from tests.helpers import TINY_LATENT, TINY_RESOLUTION
-from training.locality import PartWindowMasks, change_outside, load_windows
+from training.locality import PartWindowMasks, change_mismatch, change_outside, load_windows
 
 R = TINY_RESOLUTION
 
@@ -42,6 +42,20 @@ def test_change_outside_counts_only_pixels_outside_the_window():
     assert change_outside(base, changed, inside) == 0.0
     changed[0, 0, 7, 7] = 0.6  # one channel of one pixel outside
     assert change_outside(base, changed, inside).item() == pytest.approx(0.6 / (60 * 3))
+
+
+def test_change_mismatch_wants_the_teachers_change_inside_and_none_outside():
+    base, inside = torch.zeros(1, 3, 8, 8), torch.zeros(1, 8, 8)
+    inside[0, 2:4, 2:4] = 1.0
+    teacher_base, teacher_changed = torch.zeros(1, 3, 8, 8), torch.full((1, 3, 8, 8), 0.5)
+    taught = base + inside[:, None] * 0.5  # the teacher's change, inside only
+    assert change_mismatch(base, taught, inside, teacher_base, teacher_changed) == 0.0
+    # No change at all misses the teacher's change inside (4 pixels x 3 colours x 0.5).
+    assert change_mismatch(base, base, inside, teacher_base, teacher_changed).item() == \
+        pytest.approx(4 * 3 * 0.5 / (64 * 3))
+    # Copying the teacher's change everywhere is penalised outside (60 pixels).
+    assert change_mismatch(base, teacher_changed, inside, teacher_base, teacher_changed) \
+        .item() == pytest.approx(60 * 3 * 0.5 / (64 * 3))
 
 
 def test_the_term_teaches_a_generator_to_keep_a_part_change_local():

@@ -295,6 +295,11 @@ def test_locality_weight_adds_a_logged_term(prepared_data, spatial_run, tmp_path
                .splitlines()]
     assert [m["step"] for m in metrics] == [1, 2]
     assert all(np.isfinite(m["g_local"]) and m["g_local"] >= 0 for m in metrics)
+    # Held to the --init generator's change inside the window: both figures logged.
+    assert train_generator.main([*flags, "--part-windows", str(windows), "--locality-teacher",
+                                 "--out", str(tmp_path / "taught")]) == 0
+    last = json.loads((tmp_path / "taught" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert np.isfinite(last["g_local"]) and last["local_outside"] >= 0
 
 
 def test_trace_sketch_needs_a_bank(prepared_data, spatial_run, tmp_path):

@@ -65,3 +65,13 @@ def change_outside(base: torch.Tensor, changed: torch.Tensor, inside: torch.Tens
     total = ((changed - base).abs() * outside).sum()
     return total / (outside.sum() * base.shape[1]).clamp_min(1.0)
 
+
+
+def change_mismatch(base: torch.Tensor, changed: torch.Tensor, inside: torch.Tensor,
+                    teacher_base: torch.Tensor, teacher_changed: torch.Tensor) -> torch.Tensor:
+    """Mean |(changed - base) - inside x (teacher_changed - teacher_base)| over every pixel
+    and colour: the change the teacher (the generator training started from) made inside
+    the window, and none outside it. Penalising only the outside let the change inside
+    shrink too, so a part's slider did less to its own part."""
+    target = inside[:, None] * (teacher_changed - teacher_base)
+    return (changed - base - target).abs().mean()

@@ -24,12 +24,15 @@ x its own, and the synthesis traces the same blend of decoded and drawn sketch a
 --locality-weight (with --trace-sketch and --part-windows, a per-part model folder) adds
 `training.locality`'s term: each item is synthesised again with one part window traced at
 the other end of its refine, and the face's change outside that window is penalised, so
-that a part's slider changes that part (issue 15).
+that a part's slider changes that part (issue 15). With --locality-teacher the change
+inside the window is held to what the --init generator made there, so the slider keeps
+its effect on its own part.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -48,7 +51,7 @@ from s2a.models import (
 from training.common import Run, check_common_args, print_plan, setup, teardown
 from training.data import data_resolution
 from training.gan import add_gan_args, check_gan_args, roughen, start_from_init, train_gan
-from training.locality import PartWindowMasks, change_outside, load_windows
+from training.locality import PartWindowMasks, change_mismatch, change_outside, load_windows
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -83,6 +86,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--part-windows", default=None,
                         help="per-part model folder (parts.json) whose windows "
                         "--locality-weight uses")
+    parser.add_argument("--locality-teacher", action="store_true",
+                        help="with --locality-weight: inside the window, match the change "
+                        "the --init generator makes (so a part's slider keeps its effect); "
+                        "without it only the change outside is penalised")
     parser.add_argument("--latent-noise", type=float, default=0.05,
                         help="Gaussian noise on the latent, relative to its spread, so the "
                         "generator also draws well from projected (not encoded) latents")
@@ -105,6 +112,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--k must be at least 1")
     if args.locality_weight < 0:
         parser.error("--locality-weight must not be negative")
+    if args.locality_teacher and not (args.locality_weight > 0 and args.init):
+        parser.error("--locality-teacher needs --locality-weight and --init (the teacher)")
     if args.locality_weight > 0 and not (args.trace_sketch and args.part_windows and (
             Path(args.part_windows) / "parts.json").is_file()):
         parser.error("--locality-weight needs --trace-sketch and --part-windows, a folder "
@@ -179,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.locality_weight > 0:
         windows, feather = load_windows(args.part_windows)
         masks = PartWindowMasks(windows, config.resolution, feather).to(context.device)
+    teacher = None
+    if args.locality_teacher:  # the --init generator as it was, frozen
+        teacher = copy.deepcopy(generator).eval().requires_grad_(False)
     last = {}  # the training draw's inputs and face, for the locality term
 
     def draw(model, sketch, hints):
@@ -214,9 +226,16 @@ def main(argv: list[str] | None = None) -> int:
 
     def locality_term():
         refine_map, inside = masks.moved_refine(last["refine"], rng)
-        moved = last["model"](last["latent"], last["hints"], last["sketch"], refine_map)
+        inputs = last["latent"], last["hints"], last["sketch"]
+        moved = last["model"](*inputs, refine_map)
+        if teacher is None:
+            return {"g_local": (args.locality_weight,
+                                change_outside(last["face"], moved, inside))}
+        with torch.no_grad():
+            taught = teacher(*inputs, last["refine"]), teacher(*inputs, refine_map)
         return {"g_local": (args.locality_weight,
-                            change_outside(last["face"], moved, inside))}
+                            change_mismatch(last["face"], moved, inside, *taught)),
+                "local_outside": (0.0, change_outside(last["face"], moved, inside).detach())}
 
     trained = train_gan(args, context, run, generator, draw, "generator",
                         locality_term if masks is not None else None)
