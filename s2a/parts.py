@@ -182,6 +182,22 @@ def assemble(rest: torch.Tensor, parts: Mapping[str, torch.Tensor],
     return weight * layer + (1.0 - weight) * rest
 
 
+def read_part_windows(folder: str | Path) -> tuple[dict[str, PartWindow], int, dict]:
+    """(windows, feather, the whole description) from a part model folder's parts.json.
+    Raises ValueError when it is missing or malformed."""
+    folder = Path(folder)
+    meta_path = folder / PARTS_FILE
+    if not meta_path.is_file():
+        raise ValueError(f"No part model in {folder}: {PARTS_FILE} is missing.")
+    try:
+        meta = json.loads(meta_path.read_text())
+        windows = {n: PartWindow(*map(int, meta["windows"][n])) for n in WINDOWED_PARTS}
+        feather = int(meta.get("feather", DEFAULT_FEATHER))
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{meta_path} is not a valid part description: {error}") from None
+    return windows, feather, meta
+
+
 class PartModel:
     """Per-part autoencoders and banks; "rest" uses the whole-face autoencoder it is given."""
 
@@ -321,14 +337,7 @@ class PartModel:
         one). Raises ValueError when the folder is incomplete or disagrees with itself."""
         folder = Path(folder)
         meta_path = folder / PARTS_FILE
-        if not meta_path.is_file():
-            raise ValueError(f"No part model in {folder}: {PARTS_FILE} is missing.")
-        try:
-            meta = json.loads(meta_path.read_text())
-            windows = {n: PartWindow(*map(int, meta["windows"][n])) for n in WINDOWED_PARTS}
-            feather = int(meta.get("feather", DEFAULT_FEATHER))
-        except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"{meta_path} is not a valid part description: {error}") from None
+        windows, feather, meta = read_part_windows(folder)
         if int(meta.get("resolution", rest_autoencoder.config.resolution)) != \
                 rest_autoencoder.config.resolution:
             raise ValueError(f"{meta_path} is for {meta['resolution']} px faces, the "

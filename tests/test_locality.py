@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from s2a.models import SpatialGenerator, SpatialGeneratorConfig
-from s2a.parts import WINDOWED_PARTS, PartWindow, scaled_windows
+from s2a.parts import WINDOWED_PARTS, PartWindow, read_part_windows, scaled_windows
 from tests.helpers import TINY_LATENT, TINY_RESOLUTION
-from training.locality import PartWindowMasks, change_mismatch, change_outside, load_windows
+from training.locality import PartWindowMasks, change_mismatch, change_outside
 
 R = TINY_RESOLUTION
 
@@ -86,13 +86,13 @@ def test_the_term_teaches_a_generator_to_keep_a_part_change_local():
     assert outside_change().item() < 0.5 * before
 
 
-def test_load_windows_reads_a_part_model_folder(tmp_path):
+def test_read_part_windows_reads_a_part_model_folder(tmp_path):
     windows = scaled_windows(R)
     meta = {"resolution": R, "feather": 2,
             "windows": {n: [w.top, w.left, w.size] for n, w in windows.items()}}
     (tmp_path / "parts.json").write_text(json.dumps(meta))
-    read, feather = load_windows(tmp_path)
+    read, feather, _ = read_part_windows(tmp_path)
     assert feather == 2 and list(read) == list(WINDOWED_PARTS)
     assert read["mouth"] == PartWindow(*meta["windows"]["mouth"])
     with pytest.raises(ValueError, match="parts.json"):
-        load_windows(tmp_path / "missing")
+        read_part_windows(tmp_path / "missing")

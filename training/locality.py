@@ -11,24 +11,12 @@ and penalises how much the face changes outside that window.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from s2a.parts import PARTS_FILE, WINDOWED_PARTS, PartWindow, window_mask
-
-
-def load_windows(folder: str | Path) -> tuple[dict[str, PartWindow], int]:
-    """The part windows and feather of a per-part model folder (its parts.json)."""
-    path = Path(folder) / PARTS_FILE
-    if not path.is_file():
-        raise ValueError(f"No {PARTS_FILE} in {folder}: not a per-part model folder.")
-    meta = json.loads(path.read_text())
-    windows = {n: PartWindow(*map(int, meta["windows"][n])) for n in WINDOWED_PARTS}
-    return windows, int(meta.get("feather", 3))
+from s2a.parts import PartWindow, window_mask
 
 
 class PartWindowMasks:
@@ -64,7 +52,6 @@ def change_outside(base: torch.Tensor, changed: torch.Tensor, inside: torch.Tens
     outside = (1.0 - inside)[:, None]  # (B, 1, R, R)
     total = ((changed - base).abs() * outside).sum()
     return total / (outside.sum() * base.shape[1]).clamp_min(1.0)
-
 
 
 def change_mismatch(base: torch.Tensor, changed: torch.Tensor, inside: torch.Tensor,

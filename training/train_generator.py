@@ -48,10 +48,11 @@ from s2a.models import (
     SpatialGenerator,
     SpatialGeneratorConfig,
 )
+from s2a.parts import PARTS_FILE, read_part_windows
 from training.common import Run, check_common_args, print_plan, setup, teardown
 from training.data import data_resolution
 from training.gan import add_gan_args, check_gan_args, roughen, start_from_init, train_gan
-from training.locality import PartWindowMasks, change_mismatch, change_outside, load_windows
+from training.locality import PartWindowMasks, change_mismatch, change_outside
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -115,7 +116,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.locality_teacher and not (args.locality_weight > 0 and args.init):
         parser.error("--locality-teacher needs --locality-weight and --init (the teacher)")
     if args.locality_weight > 0 and not (args.trace_sketch and args.part_windows and (
-            Path(args.part_windows) / "parts.json").is_file()):
+            Path(args.part_windows) / PARTS_FILE).is_file()):
         parser.error("--locality-weight needs --trace-sketch and --part-windows, a folder "
                      "with parts.json (weights/parts)")
     if args.init_baseline and (args.architecture != "spatial" or not (
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     run = Run(args.out, context, {**vars(args), "model_config": asdict(config)})
     masks = None
     if args.locality_weight > 0:
-        windows, feather = load_windows(args.part_windows)
+        windows, feather, _ = read_part_windows(args.part_windows)
         masks = PartWindowMasks(windows, config.resolution, feather).to(context.device)
     teacher = None
     if args.locality_teacher:  # the --init generator as it was, frozen
