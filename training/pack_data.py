@@ -50,7 +50,7 @@ def decode_face(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(image, dtype=np.uint8), np.asarray(extract_sketch(image), dtype=np.uint8)
 
 
-def pack(data: Path, out: Path, quality: int, val_count: int) -> dict:
+def pack(data: Path, out: Path, quality: int, val_count: int, train_count: int = 0) -> dict:
     meta = json.loads((data / "meta.json").read_text())
     out.mkdir(parents=True, exist_ok=True)
     counts = {}
@@ -58,6 +58,8 @@ def pack(data: Path, out: Path, quality: int, val_count: int) -> dict:
         images, _ = load_split(data, split)
         if split == "val":
             images = images[:val_count]
+        elif train_count:  # a subset, for a transfer too small for all of it
+            images = images[:train_count]
         blob, offsets = encode_faces(images, quality)
         np.save(out / f"{split}_webp.npy", blob)
         np.save(out / f"{split}_offsets.npy", offsets)
@@ -93,6 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     packing.add_argument("--out", required=True)
     packing.add_argument("--quality", type=int, default=75, help="WebP quality, 1-100")
     packing.add_argument("--val", type=int, default=64, help="validation faces to keep")
+    packing.add_argument("--train", type=int, default=0,
+                         help="training faces to keep, the first ones (0 = all)")
     unpacking = commands.add_parser("unpack", help="pack -> prepared data")
     unpacking.add_argument("--pack", required=True)
     unpacking.add_argument("--out", required=True)
@@ -105,6 +109,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error("--quality must be between 1 and 100")
         if args.val < 1:
             parser.error("--val must be at least 1 (sample grids need validation faces)")
+        if args.train < 0:
+            parser.error("--train must be at least 0 (0 keeps every training face)")
     else:
         if not (Path(args.pack) / "meta.json").is_file():
             parser.error(f"--pack {args.pack} is not a pack (no meta.json)")
@@ -117,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     if args.command == "pack":
-        meta = pack(Path(args.data), Path(args.out), args.quality, args.val)
+        meta = pack(Path(args.data), Path(args.out), args.quality, args.val, args.train)
         print(f"Packed {meta['packed']['counts']} into {args.out}: "
               f"{meta['packed']['bytes'] / 2**20:.1f} MiB in {time.perf_counter() - start:.0f} s")
     else:

@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_common_args(parser, steps=4000, batch_size=64, lr=3e-4)
     parser.add_argument("--teacher", required=True,
                         help="stage-1 autoencoder folder (config.json + model.safetensors)")
+    parser.add_argument("--init", default=None,
+                        help="start the student from this completing autoencoder folder "
+                             "(a longer run on top of a finished one); default: the teacher")
     parser.add_argument("--degraded-share", type=float, default=0.75,
                         help="share of each batch drawn as an amateur would; the rest clean")
     parser.add_argument("--styles", nargs="+", default=list(STYLES), choices=STYLES,
@@ -74,6 +77,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if teacher.config.resolution != data_resolution(args.data):
         parser.error(f"--teacher is a {teacher.config.resolution} px model but --data is "
                      f"{data_resolution(args.data)} px")
+    if args.init is not None:
+        try:
+            init = SketchAutoencoder.from_pretrained(args.init)
+        except (OSError, ValueError) as error:
+            parser.error(f"--init {args.init}: {error}")
+        if init.config.__dict__ != teacher.config.__dict__:
+            parser.error("--init must have the teacher's architecture (its config.json differs)")
     args.styles = tuple(s for s in STYLES if s in args.styles)  # canonical order
     return args
 
@@ -127,9 +137,15 @@ def completion_loss(student: torch.Tensor, target: torch.Tensor,
     return loss, {"cosine": float(cosine.detach()), "mse_rel": float(mse.detach())}
 
 
-def student_from(teacher: SketchAutoencoder) -> SketchAutoencoder:
-    """A copy of the teacher with only encoder + to_latent trainable."""
+def student_from(teacher: SketchAutoencoder, init: str | None = None) -> SketchAutoencoder:
+    """A copy of the teacher with only encoder + to_latent trainable; with ``init``, its
+    encoder + to_latent start from that completing autoencoder's (the decoder stays the
+    teacher's, so the latent space does too)."""
     student = copy.deepcopy(teacher).requires_grad_(True)
+    if init is not None:
+        trained = SketchAutoencoder.from_pretrained(init)
+        for name in ("encoder", "to_latent"):
+            getattr(student, name).load_state_dict(getattr(trained, name).state_dict())
     for module in (student.from_latent, student.decoder):
         module.requires_grad_(False)
     return student
@@ -160,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     val_clean_t, val_drawn_t = to_batch(val_clean), to_batch(val_drawn)  # (V, 1, R, R)
 
     teacher = teacher.to(context.device)
-    student = student_from(teacher).to(context.device)
+    student = student_from(teacher, args.init).to(context.device)
     with torch.no_grad():
         val_target = teacher.encode(val_clean_t)  # (V, d)
     trainable = [p for p in student.parameters() if p.requires_grad]
