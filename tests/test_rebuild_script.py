@@ -24,24 +24,24 @@ ADD_ARGUMENT = re.compile(r"add_argument\(\s*\"(--[a-z][a-z0-9-]*)\"")
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 
 
-def _lines() -> list[str]:
+def _lines(script: Path = SCRIPT) -> list[str]:
     """The script's logical lines: comments dropped, continuations joined."""
-    text = SCRIPT.read_text()
+    text = script.read_text()
     text = re.sub(r"^\s*#.*$", "", text, flags=re.M).replace("\\\n", " ")
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _arrays() -> dict[str, str]:
+def _arrays(script: Path = SCRIPT) -> dict[str, str]:
     """Bash arrays defined as NAME=(...) on one or more lines."""
-    text = re.sub(r"^\s*#.*$", "", SCRIPT.read_text(), flags=re.M)
+    text = re.sub(r"^\s*#.*$", "", script.read_text(), flags=re.M)
     return {m[1]: m[2] for m in re.finditer(r"^([A-Z0-9_]+)=\((.*?)\)", text, flags=re.M | re.S)}
 
 
-def _calls() -> list[tuple[str, str]]:
+def _calls(script: Path = SCRIPT) -> list[tuple[str, str]]:
     """(stage, its command line with the arrays it uses expanded), in script order."""
-    arrays = _arrays()
+    arrays = _arrays(script)
     calls = []
-    for line in _lines():
+    for line in _lines(script):
         match = re.search(r"-m training\.(\w+)", line)
         if match:
             expanded = re.sub(r"\"\$\{(\w+)\[@\]\}\"", lambda m: arrays.get(m[1], ""), line)
