@@ -156,7 +156,8 @@ def test_script_syntax_and_flags():
     lines = " ".join(_lines(SCRIPT))
     # Every run starts from the shipped weights, so the bank's latent space is kept.
     assert "--init \"$WEIGHTS/autoencoder\"" in lines and "--teacher \"$TEACHER\"" in lines
-    assert lines.count("--init \"$WEIGHTS/generator\"") == 1  # in the shared GENERATOR array
+    assert "GENERATOR_INIT=${S2A_GENERATOR_INIT:-$WEIGHTS/generator}" in lines
+    assert lines.count("--init \"$GENERATOR_INIT\"") == 1  # in the shared GENERATOR array
     assert "--init \"$WEIGHTS/baseline\"" in lines
     assert re.search(r"--locality-weight \d+ --part-windows \"\$WEIGHTS/parts\"", lines)
 

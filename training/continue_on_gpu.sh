@@ -18,7 +18,11 @@
 # none) the bank is searched by training/exact_faiss, an exact NumPy stand-in.
 #
 # Environment: S2A_DATA (unpacked data), S2A_RUNS (run folders), S2A_DEVICE (cuda; cpu for a
-# quick rehearsal), S2A_BATCH (GAN batch size, default 64), PYTHON.
+# quick rehearsal), S2A_BATCH (GAN batch size, default 64), S2A_ONLY (the runs to do, by
+# name; default all four), S2A_WORKERS (DataLoader workers per run; default 5 for the
+# completing encoder, 3 for the others: the four share 16 cores), S2A_GENERATOR_INIT (start
+# the generators from this folder instead of WEIGHTS/generator, e.g. an earlier call's),
+# PYTHON.
 set -uo pipefail
 
 USAGE="usage: continue_on_gpu.sh PACK WEIGHTS TEACHER OUT [MINUTES]"
@@ -32,6 +36,10 @@ RUNS=${S2A_RUNS:-/tmp/s2a-runs}
 PYTHON=${PYTHON:-python3}
 DEVICE=${S2A_DEVICE:-cuda}
 BATCH=${S2A_BATCH:-64}
+ONLY=" ${S2A_ONLY:-completing generator generator_local baseline} "
+GENERATOR_INIT=${S2A_GENERATOR_INIT:-$WEIGHTS/generator}
+workers() { echo "${S2A_WORKERS:-$1}"; }
+wanted() { [[ "$ONLY" == *" $1 "* ]]; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 if ! $PYTHON -c "import faiss" 2>/dev/null; then
@@ -44,39 +52,56 @@ COMMON=(--data "$DATA" --steps 1000000 --time-budget "$MINUTES" --device "$DEVIC
 GAN=(--l1-weight 10 --hint-weight 50 --d-scales 2 --fm-weight 10
      --diffaugment colour translation --degraded-share 0.5 --ema 0.998 --batch-size "$BATCH")
 GENERATOR=(--architecture spatial --residual-blocks 2 --autoencoder "$WEIGHTS/autoencoder"
-           --init "$WEIGHTS/generator" --bank "$WEIGHTS/bank" --trace-sketch)
+           --init "$GENERATOR_INIT" --bank "$WEIGHTS/bank" --trace-sketch)
 
 mkdir -p "$OUT" "$RUNS"
 echo "[$(date +%T)] unpack"
 $PYTHON -m training.pack_data unpack --pack "$PACK" --out "$DATA" --workers 12 \
     >"$RUNS/unpack.log" 2>&1 || { cat "$RUNS/unpack.log"; exit 1; }
 
-echo "[$(date +%T)] four runs of $MINUTES min"
-$PYTHON -m training.train_completing_encoder "${COMMON[@]}" --out "$RUNS/completing" \
-    --teacher "$TEACHER" --init "$WEIGHTS/autoencoder" --degraded-share 0.75 \
-    --mse-weight 0.1 --lr 3e-4 --batch-size 256 --workers 5 >"$RUNS/completing.log" 2>&1 &
-pids=($!)
-$PYTHON -m training.train_generator "${COMMON[@]}" --out "$RUNS/generator" "${GENERATOR[@]}" \
-    "${GAN[@]}" --workers 3 >"$RUNS/generator.log" 2>&1 &
-pids+=($!)
-$PYTHON -m training.train_generator "${COMMON[@]}" --out "$RUNS/generator_local" \
-    "${GENERATOR[@]}" "${GAN[@]}" --locality-weight 100 --part-windows "$WEIGHTS/parts" \
-    --locality-teacher --workers 3 >"$RUNS/generator_local.log" 2>&1 &
-pids+=($!)
-$PYTHON -m training.train_baseline "${COMMON[@]}" --out "$RUNS/baseline" \
-    --init "$WEIGHTS/baseline" "${GAN[@]}" --workers 3 >"$RUNS/baseline.log" 2>&1 &
-pids+=($!)
+echo "[$(date +%T)] runs of $MINUTES min:$ONLY"
+pids=()
+if wanted completing; then
+    $PYTHON -m training.train_completing_encoder "${COMMON[@]}" --out "$RUNS/completing" \
+        --teacher "$TEACHER" --init "$WEIGHTS/autoencoder" --degraded-share 0.75 \
+        --mse-weight 0.1 --lr 3e-4 --batch-size 256 --workers "$(workers 5)" \
+        >"$RUNS/completing.log" 2>&1 &
+    pids+=($!)
+fi
+if wanted generator; then
+    $PYTHON -m training.train_generator "${COMMON[@]}" --out "$RUNS/generator" \
+        "${GENERATOR[@]}" "${GAN[@]}" --workers "$(workers 3)" >"$RUNS/generator.log" 2>&1 &
+    pids+=($!)
+fi
+if wanted generator_local; then
+    $PYTHON -m training.train_generator "${COMMON[@]}" --out "$RUNS/generator_local" \
+        "${GENERATOR[@]}" "${GAN[@]}" --locality-weight 100 --part-windows "$WEIGHTS/parts" \
+        --locality-teacher --workers "$(workers 3)" >"$RUNS/generator_local.log" 2>&1 &
+    pids+=($!)
+fi
+if wanted baseline; then
+    $PYTHON -m training.train_baseline "${COMMON[@]}" --out "$RUNS/baseline" \
+        --init "$WEIGHTS/baseline" "${GAN[@]}" --workers "$(workers 3)" \
+        >"$RUNS/baseline.log" 2>&1 &
+    pids+=($!)
+fi
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 
 echo "[$(date +%T)] collect"
+models=()
 for run in completing generator generator_local baseline; do
+    wanted "$run" || continue
     echo "$run: $(tail -n 1 "$RUNS/$run/metrics.jsonl" 2>/dev/null)"
     [ -s "$RUNS/$run.log" ] && grep -m 3 -i "error\|traceback" "$RUNS/$run.log"
+    case "$run" in  # the model folder each stage saves inside its run folder
+        completing) model=autoencoder ;;
+        baseline) model=baseline ;;
+        *) model=generator ;;
+    esac
+    models+=("$run=$RUNS/$run/$model")
 done
-$PYTHON -m training.collect_runs --out "$OUT" completing="$RUNS/completing/autoencoder" \
-    generator="$RUNS/generator/generator" generator_local="$RUNS/generator_local/generator" \
-    baseline="$RUNS/baseline/baseline" || failed=1
+$PYTHON -m training.collect_runs --out "$OUT" "${models[@]}" || failed=1
 tar -czf "$OUT/logs.tar.gz" -C "$RUNS" --exclude=checkpoint.pt --exclude='*.safetensors' .
 echo "[$(date +%T)] done$([ "$failed" = 1 ] && echo ', with failures (see the logs)')"
 exit "$failed"
