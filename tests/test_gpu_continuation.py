@@ -116,6 +116,15 @@ def test_pack_keeps_the_first_training_faces_when_asked(prepared_data, tmp_path)
     originals, _ = load_split(prepared_data, "train")
     assert len(originals) > 2 and len(images) == 2
     assert np.abs(images.astype(float) - originals[:2]).mean() < 16
+    # A second transfer takes the next faces.
+    assert pack_data.main(["pack", "--data", prepared_data, "--out", str(pack), "--train", "2",
+                           "--train-start", "2", "--val", "1"]) == 0
+    assert pack_data.main(["unpack", "--pack", str(pack), "--out", str(out),
+                           "--workers", "1"]) == 0
+    images, _ = load_split(out, "train")
+    assert len(images) == 2 and np.abs(images.astype(float) - originals[2:4]).mean() < 16
+    assert pack_data.main(["pack", "--data", prepared_data, "--out", str(pack),
+                           "--train-start", str(len(originals))]) == 2
     with pytest.raises(SystemExit):
         pack_data.main(["pack", "--data", prepared_data, "--out", str(pack), "--train", "-1"])
 

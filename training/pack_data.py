@@ -50,7 +50,8 @@ def decode_face(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(image, dtype=np.uint8), np.asarray(extract_sketch(image), dtype=np.uint8)
 
 
-def pack(data: Path, out: Path, quality: int, val_count: int, train_count: int = 0) -> dict:
+def pack(data: Path, out: Path, quality: int, val_count: int, train_count: int = 0,
+         train_start: int = 0) -> dict:
     meta = json.loads((data / "meta.json").read_text())
     out.mkdir(parents=True, exist_ok=True)
     counts = {}
@@ -58,8 +59,10 @@ def pack(data: Path, out: Path, quality: int, val_count: int, train_count: int =
         images, _ = load_split(data, split)
         if split == "val":
             images = images[:val_count]
-        elif train_count:  # a subset, for a transfer too small for all of it
-            images = images[:train_count]
+        elif train_count or train_start:  # a subset, for a transfer too small for all of it
+            images = images[train_start:train_start + train_count if train_count else None]
+            if len(images) == 0:
+                raise ValueError(f"--train-start {train_start} is past the {split} split's end")
         blob, offsets = encode_faces(images, quality)
         np.save(out / f"{split}_webp.npy", blob)
         np.save(out / f"{split}_offsets.npy", offsets)
@@ -96,7 +99,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     packing.add_argument("--quality", type=int, default=75, help="WebP quality, 1-100")
     packing.add_argument("--val", type=int, default=64, help="validation faces to keep")
     packing.add_argument("--train", type=int, default=0,
-                         help="training faces to keep, the first ones (0 = all)")
+                         help="training faces to keep, from --train-start on (0 = all)")
+    packing.add_argument("--train-start", type=int, default=0,
+                         help="first training face kept (another call's faces for a second "
+                              "transfer)")
     unpacking = commands.add_parser("unpack", help="pack -> prepared data")
     unpacking.add_argument("--pack", required=True)
     unpacking.add_argument("--out", required=True)
@@ -109,8 +115,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error("--quality must be between 1 and 100")
         if args.val < 1:
             parser.error("--val must be at least 1 (sample grids need validation faces)")
-        if args.train < 0:
-            parser.error("--train must be at least 0 (0 keeps every training face)")
+        if args.train < 0 or args.train_start < 0:
+            parser.error("--train and --train-start must be at least 0 (--train 0 keeps every "
+                         "training face)")
     else:
         if not (Path(args.pack) / "meta.json").is_file():
             parser.error(f"--pack {args.pack} is not a pack (no meta.json)")
@@ -123,7 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     if args.command == "pack":
-        meta = pack(Path(args.data), Path(args.out), args.quality, args.val, args.train)
+        try:
+            meta = pack(Path(args.data), Path(args.out), args.quality, args.val, args.train,
+                        args.train_start)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         print(f"Packed {meta['packed']['counts']} into {args.out}: "
               f"{meta['packed']['bytes'] / 2**20:.1f} MiB in {time.perf_counter() - start:.0f} s")
     else:
