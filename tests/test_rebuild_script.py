@@ -7,6 +7,7 @@ of its collect() step runs on its own, on a tiny run folder.
 """
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -178,12 +179,14 @@ def test_collect_sends_back_the_part_autoencoders(tiny_part_weights, tmp_path):
     program = tmp_path / "collect.py"
     program.write_text(_collect_program())
     command = [sys.executable, str(program), str(runs), str(out), "parts"]
+    # The script feeds it to `$PYTHON -` from the repository root, where `training` imports.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     # Without the run's config.json (the windows) there is nothing to send.
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 1 and "parts: no model" in result.stdout
     windows = {name: {"top": 0, "left": 0, "size": 10} for name in names}
     (runs / "parts" / "config.json").write_text(json.dumps({"windows": windows}))
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
     with tarfile.open(out / "parts.tar") as archive:
         members = sorted(archive.getnames())

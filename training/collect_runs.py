@@ -7,7 +7,8 @@ NAME/config.json and NAME/model.safetensors with every float tensor in float16 (
 bytes; fp16-stored weights load into the fp32 models). A lent GPU machine sends back files
 of under 16 MiB, so a larger tar is reported and counts as a failure; a missing model is
 reported and skipped, so a run stopped on the clock still sends back what finished.
-Exit status 1 when any model was missing or too large.
+Exit status 1 when any model was missing or too large. `add_bytes` and `add_model` also
+serve `training/rebuild_on_gpu.sh`'s collect step.
 """
 
 from __future__ import annotations
@@ -23,23 +24,29 @@ from safetensors.torch import load_file, save
 LIMIT = 16 * 2**20  # the largest file a lent machine sends back
 
 
-def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
+def add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
+    """Add `data` to `archive` as the file `name`."""
     info = tarfile.TarInfo(name)
     info.size = len(data)
     archive.addfile(info, io.BytesIO(data))
 
 
+def add_model(archive: tarfile.TarFile, name: str, folder: Path) -> None:
+    """config.json and fp16 model.safetensors of the model folder `folder` as `name`/."""
+    tensors = {k: v.half() if v.is_floating_point() else v
+               for k, v in load_file(folder / "model.safetensors").items()}
+    add_bytes(archive, f"{name}/model.safetensors", save(tensors))
+    add_bytes(archive, f"{name}/config.json", (folder / "config.json").read_bytes())
+
+
 def collect(name: str, folder: Path, out: Path) -> bool:
     """Write out/name.tar from the model folder; True when it exists and fits."""
-    weights = folder / "model.safetensors"
-    if not weights.is_file():
+    if not (folder / "model.safetensors").is_file():
         print(f"{name}: no model in {folder}")
         return False
-    tensors = {k: v.half() if v.is_floating_point() else v for k, v in load_file(weights).items()}
     target = out / f"{name}.tar"
     with tarfile.open(target, "w") as archive:
-        _add(archive, f"{name}/model.safetensors", save(tensors))
-        _add(archive, f"{name}/config.json", (folder / "config.json").read_bytes())
+        add_model(archive, name, folder)
     size = target.stat().st_size
     print(f"{name}: {size / 2**20:.1f} MiB{'  (over 16 MiB!)' if size >= LIMIT else ''}")
     return size < LIMIT

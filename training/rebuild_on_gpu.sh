@@ -71,34 +71,17 @@ finish() {
 # models), one tar each, and the logs so far.
 collect() {
     $PYTHON - "$RUNS" "$OUT" "$@" <<'EOF' || failed+=(collect)
-import io
 import json
 import sys
 import tarfile
 from pathlib import Path
 
-from safetensors.torch import load_file, save
+from training.collect_runs import LIMIT, add_bytes, add_model
 
 runs, out, names = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
-LIMIT = 16 * 2**20  # what a lent machine sends back, a file
 FOLDERS = {"autoencoder": "autoencoder/autoencoder", "completing": "completing/autoencoder",
            "baseline_plain": "baseline_plain/baseline", "baseline": "baseline/baseline",
            "generator": "generator/generator", "bank": "bank", "parts": "parts"}
-
-
-def add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    archive.addfile(info, io.BytesIO(data))
-
-
-def add_model(archive: tarfile.TarFile, name: str, source: Path) -> None:
-    """config.json and fp16 model.safetensors of the model folder `source` as `name`/."""
-    tensors = {k: v.half() if v.is_floating_point() else v
-               for k, v in load_file(source / "model.safetensors").items()}
-    add(archive, f"{name}/model.safetensors", save(tensors))
-    add(archive, f"{name}/config.json", (source / "config.json").read_bytes())
-
 
 missing = False
 for name in names:
@@ -120,10 +103,10 @@ for name in names:
     with tarfile.open(target, "w") as archive:
         if name == "bank":  # int8 latents already; a missing index is rebuilt on load
             for path in sorted(p for p in source.iterdir() if p.suffix != ".faiss"):
-                add(archive, f"{name}/{path.name}", path.read_bytes())
+                add_bytes(archive, f"{name}/{path.name}", path.read_bytes())
         else:
             if name == "parts":
-                add(archive, "parts/config.json", (source / "config.json").read_bytes())
+                add_bytes(archive, "parts/config.json", (source / "config.json").read_bytes())
             for folder_name, folder in models.items():
                 add_model(archive, folder_name, folder)
     size = target.stat().st_size

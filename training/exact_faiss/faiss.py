@@ -28,6 +28,7 @@ class Index:
         self.metric_type = METRIC_L2
         self._dtype = dtype
         self._vectors = np.zeros((0, self.d), np.float32)
+        self._squared_norms = np.zeros(0, np.float32)  # |v|^2, kept with the vectors
 
     @property
     def ntotal(self) -> int:
@@ -38,14 +39,16 @@ class Index:
 
     def add(self, vectors: np.ndarray) -> None:
         stored = np.asarray(vectors, dtype=self._dtype).astype(np.float32)
-        self._vectors = np.concatenate([self._vectors, stored.reshape(-1, self.d)])
+        stored = stored.reshape(-1, self.d)
+        self._vectors = np.concatenate([self._vectors, stored])
+        self._squared_norms = np.concatenate([self._squared_norms, (stored ** 2).sum(1)])
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         queries = np.asarray(queries, dtype=np.float32).reshape(-1, self.d)
         k = min(int(k), self.ntotal)
         # |q - v|^2 = |q|^2 - 2 q.v + |v|^2, one matrix product for the whole batch.
         distances = ((queries ** 2).sum(1, keepdims=True) - 2.0 * queries @ self._vectors.T
-                     + (self._vectors ** 2).sum(1)[None])  # (B, N)
+                     + self._squared_norms[None])  # (B, N)
         nearest = np.argpartition(distances, k - 1, axis=1)[:, :k]  # (B, k) unordered
         picked = np.take_along_axis(distances, nearest, axis=1)
         order = np.lexsort((nearest, picked), axis=1)  # nearest first, ties by row
