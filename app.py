@@ -85,6 +85,14 @@ LIVE_GATE_JS = """() => {
   if (document.querySelector('#live input')?.checked) document.getElementById('live-tick')?.click();
 }"""
 SHADOWS_AT_ONCE = 2  # shadow requests computed at once; more wait their turn
+# The guides' Shadow box as the page shows it when the request leaves, not when the event
+# fired: gathering the pad takes seconds (the editor uploads its layers), so a request
+# from a stroke just before the box was ticked would answer "no shadow" after the tick's
+# own shadow, and the page, which cannot read an idle pad, would be left with none.
+GUIDES_JS = """(show, ...rest) => {
+  const box = document.querySelector('#show-shadow input');
+  return [box ? box.checked : show, ...rest];
+}"""
 # The per-part sliders, in s2a.parts.PART_NAMES order: (label, info, box colour); the
 # windowed parts are outlined in their colour over the projected sketch.
 PART_SLIDERS = {
@@ -661,8 +669,8 @@ def build_demo(pipe: Sketch2Anime, handlers: Handlers | None = None) -> gr.Block
         guide_inputs = [show_shadow, opacity, sketch, k, selection]
         gr.on([sketch.change, k.release, show_shadow.change, opacity.release],
               handlers.guides, guide_inputs, [shadow, faint], trigger_mode="always_last",
-              show_progress="hidden", api_name="ui_guides", api_visibility="private",
-              concurrency_id="guides", concurrency_limit=2)
+              js=GUIDES_JS, show_progress="hidden", api_name="ui_guides",
+              api_visibility="private", concurrency_id="guides", concurrency_limit=2)
         # Pins and drops re-project at once: a new face and a new shadow.
         publish = {"fn": handlers.shadow_selection, "inputs": selection,
                    "outputs": shadow_selection, "show_progress": "hidden",
@@ -679,9 +687,9 @@ def build_demo(pipe: Sketch2Anime, handlers: Handlers | None = None) -> gr.Block
             event.success(handlers.generate, generate_inputs, generated,
                           api_name=f"ui_{name}_generate", api_visibility="private",
                           concurrency_id="model").success(
-                handlers.guides, guide_inputs, [shadow, faint], show_progress="hidden",
-                api_name=f"ui_{name}_guides", api_visibility="private",
-                concurrency_id="guides")
+                handlers.guides, guide_inputs, [shadow, faint], js=GUIDES_JS,
+                show_progress="hidden", api_name=f"ui_{name}_guides",
+                api_visibility="private", concurrency_id="guides")
         history_strip.select(
             handlers.restore, history,
             [sketch, hints, refine, k, seed, selection, selection_note, *outputs, shown],

@@ -84,7 +84,8 @@ function inPad(event, inside) {
 // canvas back waits for a frame and, with software rendering, costs a third of a second;
 // the copy is ready the moment a stroke ends. What the copy cannot follow (the eraser,
 // undo, clear, a sketch loaded into the pad, another brush size) makes the next shadow
-// read the pad itself; so does a copy older than TRUST_MS when the pad's value changes.
+// read the pad itself. A copy older than TRUST_MS when the pad's value changes is read
+// again if the pad shows, but kept if it does not: it followed every stroke since.
 const TRUST_MS = 10000;
 const copy = document.createElement("canvas");
 copy.width = copy.height = readSide;
@@ -92,6 +93,7 @@ const pen = copy.getContext("2d", { willReadFrequently: true });
 pen.fillStyle = "#fff";
 pen.fillRect(0, 0, readSide, readSide);
 let trusted = true; // the pad starts blank, like the copy
+let due = false; // the copy is old: read the pad again where it can be read
 let readAt = performance.now();
 let foreignAt = -Infinity; // a click outside the pad (an example, an upload, the history)
 let erasing = false;
@@ -261,7 +263,7 @@ const readerContext = reader.getContext("2d", { willReadFrequently: true });
 
 function refreshSoon() {
   if (!route) return;
-  if (trusted) return refresh(0); // the copy: at once
+  if (trusted && !due) return refresh(0); // the copy: at once
   if (soon) return;
   soon = true;
   // The pad's canvas is WebGL without a kept drawing buffer: it reads back only in the
@@ -348,13 +350,16 @@ function refresh(tries) {
     show("");
   };
   if (!shadowOn()) return clear();
-  if (!trusted && !readPad()) {
+  if ((!trusted || due) && !readPad()) {
     // The editor draws only while something changes on the pad; until it does (the next
-    // stroke), show the event path's shadow.
-    if (tries < 10) requestAnimationFrame(() => { if (id === sequence) refresh(tries + 1); });
-    else show(null);
-    return;
+    // stroke), show the event path's shadow, unless the copy is only old.
+    if (tries < 10) {
+      requestAnimationFrame(() => { if (id === sequence) refresh(tries + 1); });
+      return;
+    }
+    if (!trusted) return show(null);
   }
+  due = false;
   const grey = copyGrey();
   if (grey === null) return clear();
   phase.read = performance.now();
@@ -457,8 +462,10 @@ timing.sources[padId] = () => {
 watch("value", () => {
   place();
   const now = performance.now();
-  if (route && last === null && (!trusted || now - foreignAt < 60000 || now - readAt > TRUST_MS)) {
-    trusted = false;
+  if (route && last === null) {
+    if (!trusted || now - foreignAt < 60000) trusted = false;
+    else if (now - readAt > TRUST_MS) due = true;
+    else return;
     refreshSoon();
   }
 });
