@@ -12,9 +12,11 @@ part neighbours, and a sample grid.
   the face, asymmetric minus symmetric, per system: the per-part model at refine 1, the
   whole-face model at refine 1 and 0. A model that keeps the closed eye keeps the gap.
 - Part neighbours: per part, edge F1 (1 px) against the clean val part of the nearest
-  training part found from the degraded sketch's part (the part bank) and of the nearest
-  whole-face neighbour's sketch cropped to that part (the whole-face bank), with a 95 %
-  bootstrap interval of the difference; a random training part for scale.
+  training part as the part model finds it from the degraded sketch (by the part keys,
+  `s2a.part_keys`, when it has them; "own bank": from the part's own latent in its bank,
+  reported too) and of the nearest whole-face neighbour's sketch cropped to that part (the
+  whole-face bank), with a 95 % bootstrap interval of the difference; a random training
+  part for scale.
 
 Realism and PSNR of the per-part model sit beside the others in `evaluation.evaluate`
 (system "parts r=1"). Writes <out>/parts_eval.json, <out>/parts_eval.md and
@@ -188,23 +190,30 @@ def independence(pipe: Sketch2Anime, sketches: np.ndarray, k: int, batch_size: i
 
 def part_neighbours(pipe: Sketch2Anime, clean: np.ndarray, degraded: np.ndarray,
                     train: np.ndarray, k: int, seed: int) -> dict:
-    """Per part: edge F1 to the clean val part of the nearest part-bank neighbour and of
-    the nearest whole-face neighbour cropped, both found from the degraded drawing."""
+    """Per part: edge F1 to the clean val part of the nearest part neighbour (as the part
+    model finds it: by the part keys when it has them, else in the part's own bank; both
+    are reported) and of the nearest whole-face neighbour cropped, all found from the
+    degraded drawing."""
     rng = np.random.default_rng(seed)
     cpu = torch.device("cpu")
     whole = pipe.bank.search(encode_sketches(pipe.autoencoder, degraded, 256, cpu), 1)[1][:, 0]
-    crops = pipe.parts.inputs(sketch_batch(degraded))
+    batch = sketch_batch(degraded)
+    crops = pipe.parts.inputs(batch)
+    by_keys = pipe.parts.key_neighbors(batch, 1)  # {part: (N, 1)}; {} without keys
     report = {}
     for name in WINDOWED_PARTS:
         rows, cols = pipe.parts.windows[name].slices()
         with torch.no_grad():
             z = pipe.parts.autoencoders[name].encode(crops[name]).numpy()
-        found = pipe.parts.banks[name].search(z, 1)[1][:, 0]
-        scores = {"part_bank": [], "whole_bank_cropped": [], "random": []}
+        own = pipe.parts.banks[name].search(z, 1)[1][:, 0]
+        found = by_keys[name][:, 0] if name in by_keys else own
+        scores = {"part_bank": [], "own_bank": [], "whole_bank_cropped": [], "random": []}
         for i in range(len(clean)):
             truth = clean[i, rows, cols]
             scores["part_bank"].append(edge_f1(truth, train[found[i], rows, cols],
                                                NEIGHBOUR_TOLERANCE_PX))
+            scores["own_bank"].append(edge_f1(truth, train[own[i], rows, cols],
+                                              NEIGHBOUR_TOLERANCE_PX))
             scores["whole_bank_cropped"].append(edge_f1(truth, train[whole[i], rows, cols],
                                                         NEIGHBOUR_TOLERANCE_PX))
             scores["random"].append(edge_f1(truth, train[rng.integers(len(train)), rows, cols],
@@ -212,6 +221,7 @@ def part_neighbours(pipe: Sketch2Anime, clean: np.ndarray, degraded: np.ndarray,
         gain = np.array(scores["part_bank"]) - np.array(scores["whole_bank_cropped"])
         low, high = bootstrap_interval(gain, seed)
         report[name] = {**{key: float(np.mean(v)) for key, v in scores.items()},
+                        "search": "keys" if name in by_keys else "own bank",
                         "gain": float(gain.mean()), "gain_ci95": [low, high]}
     return report
 
@@ -319,10 +329,12 @@ def format_report(report: dict) -> str:
                      f"{row['sketch_kept_ci95'][1]:.2f}] | {row['face_kept']:.2f} "
                      f"[{row['face_kept_ci95'][0]:.2f}, {row['face_kept_ci95'][1]:.2f}] |")
     lines += ["", "## Nearest neighbour per part (degraded val; edge F1 1 px vs clean part)", "",
-              "| part | part bank | whole-face bank, cropped | random | gain [95 % CI] |",
-              "|---|---|---|---|---|"]
+              "| part | part model (search) | own part bank | whole-face bank, cropped | "
+              "random | gain [95 % CI] |", "|---|---|---|---|---|---|"]
     for name, row in report["neighbours"].items():
-        lines.append(f"| {name} | {row['part_bank']:.3f} | {row['whole_bank_cropped']:.3f} | "
+        lines.append(f"| {name} | {row['part_bank']:.3f} ({row.get('search', 'own bank')}) | "
+                     f"{row.get('own_bank', row['part_bank']):.3f} | "
+                     f"{row['whole_bank_cropped']:.3f} | "
                      f"{row['random']:.3f} | {row['gain']:+.3f} [{row['gain_ci95'][0]:+.3f}, "
                      f"{row['gain_ci95'][1]:+.3f}] |")
     return "\n".join(lines) + "\n"

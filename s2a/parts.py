@@ -13,7 +13,9 @@ On disk (`weights/parts/`):
 
 - ``parts.json``: ``{"resolution", "windows": {part: [top, left, size]}, "feather"}``;
 - ``<part>/autoencoder/``: config.json + model.safetensors, for each windowed part;
-- ``<part>/bank/``: the part's latent bank (`s2a.projection.LatentBank`), "rest" included.
+- ``<part>/bank/``: the part's latent bank (`s2a.projection.LatentBank`), "rest" included;
+- optionally ``keys.json`` and ``<part>/keys/`` (`s2a.part_keys`): where each windowed part
+  searches its neighbours, read from the whole face; without them, in its own bank.
 
 Every bank holds the training sketches in the same order, so a bank index names the same
 training face in every part (and in the whole-face bank): pins and drops apply to all.
@@ -33,6 +35,7 @@ import numpy as np
 import torch
 
 from s2a.models import SketchAutoencoder
+from s2a.part_keys import PartKeys
 
 if TYPE_CHECKING:  # s2a.projection imports faiss, which training machines may lack
     from s2a.projection import LatentBank
@@ -203,7 +206,8 @@ class PartModel:
 
     def __init__(self, windows: Mapping[str, PartWindow],
                  autoencoders: Mapping[str, SketchAutoencoder], banks: Mapping[str, LatentBank],
-                 rest_autoencoder: SketchAutoencoder, feather: int = DEFAULT_FEATHER):
+                 rest_autoencoder: SketchAutoencoder, feather: int = DEFAULT_FEATHER,
+                 keys: PartKeys | None = None):
         resolution = rest_autoencoder.config.resolution
         missing = [n for n in WINDOWED_PARTS if n not in windows or n not in autoencoders]
         missing += [n for n in PART_NAMES if n not in banks]
@@ -228,6 +232,14 @@ class PartModel:
         self.banks = {n: banks[n] for n in PART_NAMES}
         self.feather = int(feather)
         self.resolution = resolution
+        if keys is not None and (set(keys.banks) != set(WINDOWED_PARTS)
+                                 or len(keys) != len(self.banks["rest"])):
+            raise ValueError(f"The part keys cover {sorted(keys.banks)} with {len(keys)} "
+                             f"sketches; the part model needs {list(WINDOWED_PARTS)} with "
+                             f"{len(self.banks['rest'])}.")
+        # Where each windowed part's neighbours are searched (`s2a.part_keys`); without
+        # keys, in the part's own bank.
+        self.keys = keys
         # Each window's feathered mask and their union, computed once at load: per-part
         # calls trace by them (`refine_map`).
         self._window_masks = {n: window_mask(w, resolution, self.feather)
@@ -292,16 +304,29 @@ class PartModel:
         bank (same shapes) and {part: (bank_index, weight) pairs per item}; blend them with
         `blend_part_latents`."""
         own, projected, neighbors = {}, {}, {}
+        found = self.key_neighbors(sketches, k, include, exclude)  # {part: (B, k)}
         for name, crop in self.inputs(sketches).items():
             autoencoder, bank = self.autoencoders[name], self.banks[name]
             device = next(autoencoder.parameters()).device
             own[name] = autoencoder.encode(crop.to(device)).cpu().numpy()  # (B, d)
             projection = bank.project(own[name], k, seed=seed, include=include,
-                                      exclude=exclude)
+                                      exclude=exclude, neighbor_rows=found.get(name))
             projected[name] = projection.latent
             neighbors[name] = [[(int(i), float(w)) for i, w in zip(row_i, row_w)]
                                for row_i, row_w in zip(projection.indices, projection.weights)]
         return own, projected, neighbors
+
+    @torch.no_grad()
+    def key_neighbors(self, sketches: torch.Tensor, k: int, include=(), exclude=()
+                      ) -> dict[str, np.ndarray]:
+        """{windowed part: (B, k) bank rows} found by the part keys from the whole sketch;
+        empty without keys (each part then searches its own bank)."""
+        if self.keys is None:
+            return {}
+        whole = self.autoencoders["rest"]
+        device = next(whole.parameters()).device
+        latents = whole.encode(sketches.to(device))  # (B, d)
+        return self.keys.neighbors(whole, latents, self.windows, k, include, exclude)
 
     @torch.no_grad()
     def decode(self, latents: Mapping[str, np.ndarray]
@@ -329,6 +354,8 @@ class PartModel:
             if name != "rest":
                 self.autoencoders[name].save_pretrained(folder / name / AUTOENCODER_DIR)
             self.banks[name].save(folder / name / BANK_DIR)
+        if self.keys is not None:
+            self.keys.save(folder)
         return folder
 
     @classmethod
@@ -357,4 +384,5 @@ class PartModel:
                 banks[name] = LatentBank.load(folder / name / BANK_DIR)
             except FileNotFoundError as error:
                 raise ValueError(str(error)) from None
-        return cls(windows, autoencoders, banks, rest_autoencoder, feather)
+        return cls(windows, autoencoders, banks, rest_autoencoder, feather,
+                   PartKeys.load(folder, WINDOWED_PARTS))

@@ -350,7 +350,8 @@ class LatentBank:
         return indices
 
     def project(self, z: np.ndarray, k: int = 10, reg: float | None = None, seed: int = 0,
-                skip_same: bool = False, include=(), exclude=()) -> Projection:
+                skip_same: bool = False, include=(), exclude=(),
+                neighbor_rows: np.ndarray | None = None) -> Projection:
         """Project ``z`` onto the local patch of the bank spanned by its k nearest neighbours.
 
         The one projection of the project: the pipeline, the bench, the evaluation and
@@ -367,11 +368,34 @@ class LatentBank:
                 ``SAME_SKETCH_COSINE``): for training latents, which are in the bank.
             include: bank rows pinned into every neighbour set (counted in k).
             exclude: bank rows never used as neighbours; k shrinks to what is left.
+            neighbor_rows: (B, k') or (k',) bank rows found elsewhere (another bank in the
+                same row order, e.g. `s2a.part_keys`): used as the neighbours instead of
+                a search here; ``k``, ``skip_same``, ``include`` and ``exclude`` are then
+                the finder's business and ignored.
 
         Returns:
             A :class:`Projection` with the reconstructed latent, neighbour rows and weights.
             With pins or drops the neighbours are still listed nearest first.
         """
+        queries, single = self._as_queries(z)  # (B, d)
+        if neighbor_rows is None:
+            indices = self.select(queries, k, include, exclude, skip_same)  # (B, k)
+        else:
+            indices = self._given_rows(neighbor_rows, len(queries))  # (B, k')
+        neighbors = self._latents[indices]  # (B, k, d)
+        weights = lle_weights(queries, neighbors, self.reg if reg is None else reg)  # (B, k)
+        weights = vary_weights(weights, seed)
+        latent = np.einsum("bk,bkd->bd", weights.astype(np.float64), neighbors)  # (B, d)
+        latent = latent.astype(np.float32)
+        if single:
+            return Projection(latent=latent[0], indices=indices[0], weights=weights[0])
+        return Projection(latent=latent, indices=indices, weights=weights)
+
+    def select(self, z: np.ndarray, k: int = 10, include=(), exclude=(),
+               skip_same: bool = False) -> np.ndarray:
+        """(B, k) neighbour rows of (B, d) queries (or (k,) for one (d,) query), nearest
+        first, with :meth:`project`'s pins, drops and ``skip_same``; k shrinks to the rows
+        left after the drops."""
         queries, single = self._as_queries(z)  # (B, d)
         include, exclude = self.check_selection(include, exclude, k)
         k = min(self._clamp_k(k), len(self) - len(exclude))
@@ -381,14 +405,19 @@ class LatentBank:
             indices = self._neighbors_skipping_same(queries, k)  # (B, k)
         else:
             indices = np.stack([self.neighbors(query, k) for query in queries])  # (B, k)
-        neighbors = self._latents[indices]  # (B, k, d)
-        weights = lle_weights(queries, neighbors, self.reg if reg is None else reg)  # (B, k)
-        weights = vary_weights(weights, seed)
-        latent = np.einsum("bk,bkd->bd", weights.astype(np.float64), neighbors)  # (B, d)
-        latent = latent.astype(np.float32)
-        if single:
-            return Projection(latent=latent[0], indices=indices[0], weights=weights[0])
-        return Projection(latent=latent, indices=indices, weights=weights)
+        return indices[0] if single else indices
+
+    def _given_rows(self, rows, batch: int) -> np.ndarray:
+        """``project``'s ``neighbor_rows`` checked: (B, k') int64 rows within the bank."""
+        rows = np.asarray(rows)
+        if rows.ndim == 1:
+            rows = rows[None]
+        if rows.shape[0] != batch or rows.shape[1] < 1 or not np.issubdtype(rows.dtype, np.integer):
+            raise ValueError(f"neighbor_rows must be ({batch}, k) whole numbers, got shape "
+                             f"{rows.shape} and dtype {rows.dtype}.")
+        if rows.min() < 0 or rows.max() >= len(self):
+            raise ValueError(f"neighbor_rows must lie in [0, {len(self)}).")
+        return rows.astype(np.int64)
 
     def check_selection(self, include=(), exclude=(), k: int | None = None
                         ) -> tuple[tuple[int, ...], tuple[int, ...]]:

@@ -83,7 +83,7 @@ def export_parts(parts: PartModel, target: Path, half: bool) -> None:
     if half:
         autoencoders = {n: copy.deepcopy(parts.autoencoders[n]).half() for n in WINDOWED_PARTS}
         parts = PartModel(parts.windows, autoencoders, parts.banks, parts.autoencoders["rest"],
-                          parts.feather)
+                          parts.feather, parts.keys)
     parts.save(target)
 
 
