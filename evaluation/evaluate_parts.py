@@ -199,13 +199,13 @@ def part_neighbours(pipe: Sketch2Anime, clean: np.ndarray, degraded: np.ndarray,
     whole = pipe.bank.search(encode_sketches(pipe.autoencoder, degraded, 256, cpu), 1)[1][:, 0]
     batch = sketch_batch(degraded)
     crops = pipe.parts.inputs(batch)
-    by_keys = pipe.parts.key_neighbors(batch, 1)  # {part: (N, 1)}; {} without keys
+    with torch.no_grad():
+        latents = {n: pipe.parts.autoencoders[n].encode(crops[n]).numpy() for n in WINDOWED_PARTS}
+    by_keys = pipe.parts.key_neighbors(batch, 1, own=latents)  # {part: (N, 1)}; {} without
     report = {}
     for name in WINDOWED_PARTS:
         rows, cols = pipe.parts.windows[name].slices()
-        with torch.no_grad():
-            z = pipe.parts.autoencoders[name].encode(crops[name]).numpy()
-        own = pipe.parts.banks[name].search(z, 1)[1][:, 0]
+        own = pipe.parts.banks[name].search(latents[name], 1)[1][:, 0]
         found = by_keys[name][:, 0] if name in by_keys else own
         scores = {"part_bank": [], "own_bank": [], "whole_bank_cropped": [], "random": []}
         for i in range(len(clean)):

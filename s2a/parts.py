@@ -304,11 +304,12 @@ class PartModel:
         bank (same shapes) and {part: (bank_index, weight) pairs per item}; blend them with
         `blend_part_latents`."""
         own, projected, neighbors = {}, {}, {}
-        found = self.key_neighbors(sketches, k, include, exclude)  # {part: (B, k)}
         for name, crop in self.inputs(sketches).items():
-            autoencoder, bank = self.autoencoders[name], self.banks[name]
+            autoencoder = self.autoencoders[name]
             device = next(autoencoder.parameters()).device
             own[name] = autoencoder.encode(crop.to(device)).cpu().numpy()  # (B, d)
+        found = self.key_neighbors(sketches, k, include, exclude, own)  # {part: (B, k)}
+        for name, bank in self.banks.items():
             projection = bank.project(own[name], k, seed=seed, include=include,
                                       exclude=exclude, neighbor_rows=found.get(name))
             projected[name] = projection.latent
@@ -317,16 +318,18 @@ class PartModel:
         return own, projected, neighbors
 
     @torch.no_grad()
-    def key_neighbors(self, sketches: torch.Tensor, k: int, include=(), exclude=()
-                      ) -> dict[str, np.ndarray]:
-        """{windowed part: (B, k) bank rows} found by the part keys from the whole sketch;
-        empty without keys (each part then searches its own bank)."""
+    def key_neighbors(self, sketches: torch.Tensor, k: int, include=(), exclude=(),
+                      own: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """{windowed part: (B, k) bank rows} found by the part keys from the whole sketch,
+        re-ranked with the parts' own latents when given ({part: (B, d_part)}); empty
+        without keys (each part then searches its own bank)."""
         if self.keys is None:
             return {}
         whole = self.autoencoders["rest"]
         device = next(whole.parameters()).device
         latents = whole.encode(sketches.to(device))  # (B, d)
-        return self.keys.neighbors(whole, latents, self.windows, k, include, exclude)
+        return self.keys.neighbors(whole, latents, self.windows, k, include, exclude,
+                                   own, self.banks)
 
     @torch.no_grad()
     def decode(self, latents: Mapping[str, np.ndarray]

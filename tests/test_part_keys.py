@@ -100,8 +100,9 @@ def test_part_model_without_keys_searches_its_own_banks(tiny_part_weights, whole
 def test_windowed_parts_take_their_neighbours_from_the_keys(keyed_parts, whole):
     sketches = _sketches(4, 32)
     latents = whole.encode(sketches).detach()
-    expected = keyed_parts.keys.neighbors(whole, latents, keyed_parts.windows, 5)
-    _, _, neighbours = keyed_parts.encode_and_project(sketches, 5, 0)
+    own, _, neighbours = keyed_parts.encode_and_project(sketches, 5, 0)
+    expected = keyed_parts.keys.neighbors(whole, latents, keyed_parts.windows, 5,
+                                          own=own, part_banks=keyed_parts.banks)
     for name in WINDOWED_PARTS:
         rows = np.array([[row for row, _ in item] for item in neighbours[name]])
         np.testing.assert_array_equal(rows, expected[name])
@@ -176,3 +177,43 @@ def test_the_bundled_part_model_searches_by_keys():
     found = keys.neighbors(whole, torch.from_numpy(np.array(bank.latents[:20])), windows, 1)
     for name in WINDOWED_PARTS:
         assert (found[name][:, 0] == np.arange(20)).mean() >= 0.9, name
+
+
+def test_the_own_latent_reranks_only_among_the_nearest_keys(keyed_parts, whole):
+    latents = whole.encode(_sketches(3, 32, seed=2)).detach()
+    own, _, _ = keyed_parts.encode_and_project(_sketches(3, 32, seed=2), 5, 0)
+    keys = keyed_parts.keys
+    plain = keys.neighbors(whole, latents, keyed_parts.windows, 5)
+    saved = keys.own_weight
+    try:
+        keys.own_weight = 0.0  # no weight: the keys alone, even with own latents given
+        assert all(np.array_equal(v, plain[n]) for n, v in keys.neighbors(
+            whole, latents, keyed_parts.windows, 5, own=own, part_banks=keyed_parts.banks).items())
+        keys.own_weight = 1e6  # all weight: the own latent's nearest of the key candidates
+        heavy = keys.neighbors(whole, latents, keyed_parts.windows, 5, own=own,
+                               part_banks=keyed_parts.banks)
+    finally:
+        keys.own_weight = saved
+    for name in WINDOWED_PARTS:
+        candidates = keys.banks[name].select(keys.keys(whole, latents, keyed_parts.windows)[name],
+                                             min(100, len(keys)))
+        bank = keyed_parts.banks[name].latents
+        for item, rows in enumerate(candidates):
+            cos = bank[rows] @ own[name][item] / (np.linalg.norm(bank[rows], axis=1)
+                                                  * np.linalg.norm(own[name][item]))
+            assert heavy[name][item, 0] == rows[np.argmax(cos)]
+
+
+def test_best_rows_keep_the_pins_and_order_by_score():
+    from s2a.part_keys import _best_rows
+
+    rows = np.array([[5, 6, 7, 8]])
+    score = np.array([[0.1, 0.9, 0.5, 0.7]])
+    np.testing.assert_array_equal(_best_rows(rows, score, 2), [[6, 8]])
+    np.testing.assert_array_equal(_best_rows(rows, score, 2, include=(5,)), [[6, 5]])
+
+
+def test_a_negative_own_weight_is_refused(keyed_parts):
+    keys = keyed_parts.keys
+    with pytest.raises(ValueError, match="own_weight"):
+        PartKeys({n: keys.directions[n].numpy() for n in keys.banks}, keys.banks, 1, -1.0)

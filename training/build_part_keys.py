@@ -4,7 +4,8 @@
         --autoencoder weights/autoencoder
 
 Decodes every latent of the whole-face bank to the decoder's 24 px map, crops each part's
-window, fits its leading principal directions and writes the keys into the parts folder
+window, fits its leading principal directions and writes the keys (and `--own-weight`,
+how much the part's own latent counts when the nearest keys are re-ranked) into the parts folder
 (``keys.json`` and ``<part>/keys/``), beside the part banks of `training.build_part_banks`.
 `--autoencoder` must be the one whose decoder reads the bank's latents (weights/autoencoder:
 the completing encoder keeps v0.3's decoder). When the parts folder sits in a weights
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from s2a.manifest import MANIFEST, write_manifest
 from s2a.models import SketchAutoencoder
-from s2a.part_keys import DEFAULT_DIMS, DEFAULT_LEVEL, PartKeys
+from s2a.part_keys import DEFAULT_DIMS, DEFAULT_LEVEL, DEFAULT_OWN_WEIGHT, PartKeys
 from s2a.parts import WINDOWED_PARTS, read_part_windows
 from s2a.projection import LatentBank
 
@@ -37,10 +38,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="principal directions kept per part")
     parser.add_argument("--level", type=int, default=DEFAULT_LEVEL,
                         help="decoder up-blocks before the crop (2: 24 px at 96 px)")
+    parser.add_argument("--own-weight", type=float, default=DEFAULT_OWN_WEIGHT,
+                        help="weight of the part's own latent when the nearest keys are "
+                             "re-ranked (0: the keys alone)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.dims < 1:
         parser.error(f"--dims must be at least 1, got {args.dims}")
+    if not args.own_weight >= 0:
+        parser.error(f"--own-weight must be >= 0, got {args.own_weight}")
     return args
 
 
@@ -58,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         if len(part_bank) != len(bank):
             raise ValueError(f"The part banks hold {len(part_bank)} sketches, the bank "
                              f"{len(bank)}: not built from the same training sketches.")
-        keys = PartKeys.fit(autoencoder, bank.latents, windows, args.dims, args.level, args.seed)
+        keys = PartKeys.fit(autoencoder, bank.latents, windows, args.dims, args.level,
+                            args.seed, args.own_weight)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
