@@ -2,9 +2,12 @@
 
 As in DeepFaceDrawing, a face is cut into fixed windows (`PartWindow`, measured on the
 training sketches by `python -m training.part_windows`). Each windowed part has its own
-small completing autoencoder and latent bank; "rest" is the whole sketch with the windows
-blanked, encoded by the whole-face autoencoder and projected onto a bank of blanked
-training sketches. Each part is projected with its own `refine`, decoded, and the decoded
+small completing autoencoder and latent bank. "rest" is read by the whole-face
+autoencoder: in DeepFaceDrawing's way (``"rest": "blanked"``) the sketch with the windows
+blanked, projected onto a bank of blanked training sketches; with ``"rest": "whole"``
+(the bundled weights since v1.5) the whole sketch, projected onto the whole-face bank,
+so that outside the windows the per-part model is as close as the whole-face model (model
+card, "v1.5"). Each part is projected with its own `refine`, decoded, and the decoded
 parts are pasted back at their windows into one projected sketch, from which the spatial
 generator draws the face. A good eye is then not dragged along by a bad mouth, and one
 eye can stay closed while the other is open.
@@ -13,7 +16,8 @@ On disk (`weights/parts/`):
 
 - ``parts.json``: ``{"resolution", "windows": {part: [top, left, size]}, "feather"}``;
 - ``<part>/autoencoder/``: config.json + model.safetensors, for each windowed part;
-- ``<part>/bank/``: the part's latent bank (`s2a.projection.LatentBank`), "rest" included;
+- ``<part>/bank/``: the part's latent bank (`s2a.projection.LatentBank`), "rest" included
+  unless parts.json says ``"rest": "whole"`` (the whole-face bank is then used);
 - optionally ``keys.json`` and ``<part>/keys/`` (`s2a.part_keys`): where each windowed part
   searches its neighbours, read from the whole face; without them, in its own bank.
 
@@ -41,6 +45,9 @@ if TYPE_CHECKING:  # s2a.projection imports faiss, which training machines may l
     from s2a.projection import LatentBank
 
 PART_NAMES = ("left_eye", "right_eye", "nose", "mouth", "rest")
+# What "rest" reads: the sketch with the windows blanked (its own bank) or the whole sketch
+# (the whole-face bank).
+REST_SOURCES = ("blanked", "whole")
 WINDOWED_PARTS = PART_NAMES[:-1]
 PARTS_FILE = "parts.json"
 AUTOENCODER_DIR, BANK_DIR = "autoencoder", "bank"
@@ -207,8 +214,11 @@ class PartModel:
     def __init__(self, windows: Mapping[str, PartWindow],
                  autoencoders: Mapping[str, SketchAutoencoder], banks: Mapping[str, LatentBank],
                  rest_autoencoder: SketchAutoencoder, feather: int = DEFAULT_FEATHER,
-                 keys: PartKeys | None = None):
+                 keys: PartKeys | None = None, rest: str = "blanked"):
         resolution = rest_autoencoder.config.resolution
+        if rest not in REST_SOURCES:
+            raise ValueError(f"rest must be one of {REST_SOURCES}, got {rest!r}.")
+        self.rest = rest
         missing = [n for n in WINDOWED_PARTS if n not in windows or n not in autoencoders]
         missing += [n for n in PART_NAMES if n not in banks]
         if missing:
@@ -271,7 +281,7 @@ class PartModel:
     def inputs(self, sketches: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, 1, R, R) framed sketches -> each part's encoder input."""
         crops = {n: crop_part(sketches, w) for n, w in self.windows.items()}
-        crops["rest"] = blank_windows(sketches, self.windows)
+        crops["rest"] = sketches if self.rest == "whole" else blank_windows(sketches, self.windows)
         return crops
 
     @torch.no_grad()
@@ -350,21 +360,24 @@ class PartModel:
         """Write parts.json, each windowed part's autoencoder and every part's bank."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        meta = {"resolution": self.resolution, "feather": self.feather,
+        meta = {"resolution": self.resolution, "feather": self.feather, "rest": self.rest,
                 "windows": {n: [w.top, w.left, w.size] for n, w in self.windows.items()}}
         (folder / PARTS_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-        for name in PART_NAMES:
-            if name != "rest":
-                self.autoencoders[name].save_pretrained(folder / name / AUTOENCODER_DIR)
+        for name in WINDOWED_PARTS:
+            self.autoencoders[name].save_pretrained(folder / name / AUTOENCODER_DIR)
             self.banks[name].save(folder / name / BANK_DIR)
+        if self.rest == "blanked":  # "whole" uses the whole-face bank, saved on its own
+            self.banks["rest"].save(folder / "rest" / BANK_DIR)
         if self.keys is not None:
             self.keys.save(folder)
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path, rest_autoencoder: SketchAutoencoder) -> PartModel:
+    def load(cls, folder: str | Path, rest_autoencoder: SketchAutoencoder,
+             whole_bank: LatentBank | None = None) -> PartModel:
         """Read a folder written by `save`; "rest" uses `rest_autoencoder` (the whole-face
-        one). Raises ValueError when the folder is incomplete or disagrees with itself."""
+        one) and, for ``"rest": "whole"``, `whole_bank` (the whole-face bank). Raises
+        ValueError when the folder is incomplete or disagrees with itself."""
         folder = Path(folder)
         meta_path = folder / PARTS_FILE
         windows, feather, meta = read_part_windows(folder)
@@ -382,10 +395,18 @@ class PartModel:
                 if not (path / "config.json").is_file():
                     raise ValueError(f"No {name} autoencoder in {path}.")
                 autoencoders[name] = SketchAutoencoder.from_pretrained(path)
-        for name in PART_NAMES:
+        rest = meta.get("rest", "blanked")
+        if rest not in REST_SOURCES:
+            raise ValueError(f"{meta_path}: rest must be one of {REST_SOURCES}, got {rest!r}.")
+        for name in PART_NAMES if rest == "blanked" else WINDOWED_PARTS:
             try:
                 banks[name] = LatentBank.load(folder / name / BANK_DIR)
             except FileNotFoundError as error:
                 raise ValueError(str(error)) from None
+        if rest == "whole":
+            if whole_bank is None:
+                raise ValueError(f"{meta_path} says the rest is the whole face: load it with "
+                                 "the whole-face bank.")
+            banks["rest"] = whole_bank
         return cls(windows, autoencoders, banks, rest_autoencoder, feather,
-                   PartKeys.load(folder, WINDOWED_PARTS))
+                   PartKeys.load(folder, WINDOWED_PARTS), rest)

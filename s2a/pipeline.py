@@ -122,8 +122,8 @@ class Sketch2Anime:
         """The per-part model (`s2a.parts`), loaded on first use; None without one."""
         with self._parts_lock:
             if self._parts is None and self._parts_folder is not None:
-                self._parts = self._fitting(PartModel.load(self._parts_folder,
-                                                           self.autoencoder)).to(self.device)
+                self._parts = self._fitting(PartModel.load(
+                    self._parts_folder, self.autoencoder, self.bank)).to(self.device)
             return self._parts
 
     def _fitting(self, parts: PartModel) -> PartModel:

@@ -5,12 +5,14 @@
 
 Encodes each training sketch's window with its part autoencoder (from
 `training.train_parts`) and the sketch with all windows blanked with the whole-face
-autoencoder (the "rest") into one bank per part. With --students (a train_parts
---teacher run against --parts), the banks hold the teachers' latents of the clean windows
-and the folder ships the students (their encoders read rough drawings into the same
-latent space), as the whole-face bank holds the stage-1 latents beside the completing
-encoder. The folder (`s2a.parts.PartModel`: parts.json, <part>/autoencoder/,
-<part>/bank/) is what `training.export --parts` puts into weights/.
+autoencoder (the "rest") into one bank per part. With `--rest whole --bank B` the rest is
+the whole sketch on the whole-face bank B (the bundled weights since v1.5: as close as the
+whole-face model outside the windows); no rest bank is encoded or written then.
+With --students (a train_parts --teacher run against --parts), the banks hold the
+teachers' latents of the clean windows and the folder ships the students (their encoders
+read rough drawings into the same latent space), as the whole-face bank holds the stage-1
+latents beside the completing encoder. The folder (`s2a.parts.PartModel`: parts.json,
+<part>/autoencoder/, <part>/bank/) is what `training.export --parts` puts into weights/.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import torch
 from tqdm import tqdm
 
 from s2a.models import SketchAutoencoder
-from s2a.parts import PART_NAMES, WINDOWED_PARTS, PartModel, PartWindow
+from s2a.parts import PART_NAMES, REST_SOURCES, WINDOWED_PARTS, PartModel, PartWindow
 from s2a.projection import LatentBank
 from training.build_bank import check_encoding_args
 from training.common import pick_device
@@ -45,6 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--autoencoder", required=True,
                         help="the whole-face autoencoder, which encodes the rest")
     parser.add_argument("--out", required=True, help="parts folder to write")
+    parser.add_argument("--rest", choices=REST_SOURCES, default="blanked",
+                        help="what the rest reads: the sketch with the windows blanked (its "
+                             "own bank) or the whole sketch (the whole-face --bank)")
+    parser.add_argument("--bank", default=None,
+                        help="the whole-face latent bank (needed with --rest whole)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--dry-run", action="store_true", help="check the inputs, build nothing")
@@ -60,19 +67,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     except (OSError, KeyError, TypeError, ValueError):
         parser.error(f"--parts {args.parts}: no windows in its config.json "
                      "(a run folder of training.train_parts)")
+    if args.rest == "whole" and not args.bank:
+        parser.error("--rest whole needs --bank (the whole-face latent bank folder)")
     check_encoding_args(parser, args)
     return args
 
 
 @torch.no_grad()
 def encode_parts(parts: PartModel, sketches: np.ndarray, batch_size: int,
-                 device: torch.device) -> dict[str, np.ndarray]:
-    """(N, R, R) uint8 sketches -> {part: (N, d_part) float32 latents}."""
-    latents = {name: [] for name in PART_NAMES}
+                 device: torch.device, names: tuple[str, ...] = PART_NAMES
+                 ) -> dict[str, np.ndarray]:
+    """(N, R, R) uint8 sketches -> {part: (N, d_part) float32 latents} for `names`."""
+    latents = {name: [] for name in names}
     for start in tqdm(range(0, len(sketches), batch_size), desc="encode parts", unit="batch"):
         batch = torch.stack([sketch_to_tensor(s) for s in sketches[start:start + batch_size]])
         for name, crop in parts.inputs(batch.to(device)).items():
-            latents[name].append(parts.autoencoders[name].encode(crop).cpu().numpy())
+            if name in latents:
+                latents[name].append(parts.autoencoders[name].encode(crop).cpu().numpy())
     return {name: np.concatenate(chunks).astype(np.float32) for name, chunks in latents.items()}
 
 
@@ -91,19 +102,35 @@ def main(argv: list[str] | None = None) -> int:
     placeholder = {n: LatentBank(np.ones((1, (autoencoders.get(n) or rest).config.latent_dim),
                                          np.float32)) for n in PART_NAMES}
     parts = PartModel(args.windows, autoencoders, placeholder, rest)
-    latents = encode_parts(parts, sketches, args.batch_size, device)
+    whole_bank = None
+    if args.rest == "whole":
+        try:
+            whole_bank = LatentBank.load(args.bank)
+        except (FileNotFoundError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    latents = encode_parts(parts, sketches, args.batch_size, device,
+                           WINDOWED_PARTS if whole_bank is not None else PART_NAMES)
     for name, values in latents.items():
         if not np.isfinite(values).all():
             print(f"error: the {name} encoder produced NaN/inf latents", file=sys.stderr)
             return 2
     banks = {name: LatentBank(values, index_type="flat", storage="int8", metric="cosine")
              for name, values in latents.items()}
+    if whole_bank is not None:
+        banks["rest"] = whole_bank
     if args.students:
         with contextlib.redirect_stdout(io.StringIO()):
             autoencoders = {n: SketchAutoencoder.from_pretrained(
                 Path(args.students) / n / "autoencoder").eval() for n in WINDOWED_PARTS}
-    PartModel(args.windows, autoencoders, banks, rest).save(args.out)
-    print(f"Saved {len(PART_NAMES)} part banks of {len(sketches)} sketches to {args.out}")
+    try:
+        model = PartModel(args.windows, autoencoders, banks, rest, rest=args.rest)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    model.save(args.out)
+    print(f"Saved {len(latents)} part banks of {len(sketches)} sketches to {args.out} "
+          f"(rest: {args.rest})")
     return 0
 
 

@@ -83,7 +83,7 @@ def export_parts(parts: PartModel, target: Path, half: bool) -> None:
     if half:
         autoencoders = {n: copy.deepcopy(parts.autoencoders[n]).half() for n in WINDOWED_PARTS}
         parts = PartModel(parts.windows, autoencoders, parts.banks, parts.autoencoders["rest"],
-                          parts.feather, parts.keys)
+                          parts.feather, parts.keys, parts.rest)
     parts.save(target)
 
 
@@ -93,11 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     # Load everything first: a broken input must not leave a half-written weights folder.
     autoencoder = SketchAutoencoder.from_pretrained(args.autoencoder)
     try:
-        parts = PartModel.load(args.parts, autoencoder) if args.parts else None
+        bank = LatentBank.load(args.bank)
+        parts = PartModel.load(args.parts, autoencoder, bank) if args.parts else None
         if args.face_locator:
             FaceLocator.from_pretrained(args.face_locator)
-        pipe = Sketch2Anime(autoencoder, load_generator(args.generator),
-                            LatentBank.load(args.bank), parts=parts)
+        pipe = Sketch2Anime(autoencoder, load_generator(args.generator), bank, parts=parts)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
