@@ -213,11 +213,21 @@ class SketchAutoencoder(nn.Module, SafeHubMixin):
         features = self.encoder(x)  # (B, C, R/16, R/16)
         return self.to_latent(features.flatten(1))
 
+    def decoder_map(self, latent: torch.Tensor, level: int = 0) -> torch.Tensor:
+        """(B, latent_dim) -> (B, C, s, s): the decoder's feature map after `level` of its
+        up-blocks (s = bottom * 2**level; 0: the reshaped latent the decoder starts from)."""
+        chans = self.config.channels
+        if not 0 <= level <= len(chans):
+            raise ValueError(f"level must be 0-{len(chans)} (decoder up-blocks), got {level}.")
+        x = F.leaky_relu(self.from_latent(latent).view(-1, chans[-1], self.bottom, self.bottom),
+                         0.2)
+        for layer in self.decoder[:2 * level]:  # each up-block: upsample, conv
+            x = layer(x)
+        return x
+
     def decode_logits(self, latent: torch.Tensor) -> torch.Tensor:
         """(B, latent_dim) -> (B, 1, R, R) ink logits (training uses these with BCE)."""
-        chans = self.config.channels
-        x = self.from_latent(latent).view(-1, chans[-1], self.bottom, self.bottom)
-        return self.decoder(F.leaky_relu(x, 0.2))
+        return self.decoder(self.decoder_map(latent))
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         """(B, latent_dim) -> (B, 1, R, R) sketch in [0, 1], 1 = paper."""

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from safetensors.numpy import load_file, save_file
 
 from s2a.models import SketchAutoencoder
@@ -53,23 +52,6 @@ CANDIDATES = 100
 DEFAULT_OWN_WEIGHT = 4.0
 FIT_SAMPLE = 8000  # bank rows the directions are fitted on
 CHUNK = 2048  # latents decoded at a time (a 24 px map is 74 KB a latent)
-
-
-@torch.no_grad()
-def decoded_map(autoencoder: SketchAutoencoder, latents: torch.Tensor,
-                level: int) -> torch.Tensor:
-    """(B, d) whole-face latents -> (B, C, s, s): the decoder's map after `level` up-blocks
-    (s = bottom * 2**level)."""
-    chans = autoencoder.config.channels
-    if not 0 <= level <= len(chans):
-        raise ValueError(f"level must be 0-{len(chans)} (decoder up-blocks), got {level}.")
-    x = autoencoder.from_latent(latents).view(-1, chans[-1], autoencoder.bottom,
-                                              autoencoder.bottom)
-    x = F.leaky_relu(x, 0.2)
-    layers = list(autoencoder.decoder)
-    for layer in layers[:2 * level]:  # each up-block: upsample, conv
-        x = layer(x)
-    return x
 
 
 def window_features(maps: torch.Tensor, window: PartWindow, resolution: int) -> torch.Tensor:
@@ -107,7 +89,7 @@ class PartKeys:
     def keys(self, autoencoder: SketchAutoencoder, latents: torch.Tensor,
              windows: Mapping[str, PartWindow]) -> dict[str, np.ndarray]:
         """(B, d) whole-face latents -> {part: (B, dims) keys}."""
-        maps = decoded_map(autoencoder, latents, self.level)
+        maps = autoencoder.decoder_map(latents, self.level)
         resolution = autoencoder.config.resolution
         out = {}
         for name, directions in self.directions.items():
@@ -152,7 +134,8 @@ class PartKeys:
         resolution = autoencoder.config.resolution
         for start in range(0, len(bank_latents), CHUNK):
             chunk = torch.from_numpy(np.array(bank_latents[start:start + CHUNK], np.float32))
-            maps = decoded_map(autoencoder, chunk, level)
+            with torch.no_grad():
+                maps = autoencoder.decoder_map(chunk, level)
             for name, window in windows.items():
                 features[name].append(window_features(maps, window, resolution).half())
         rng = np.random.default_rng(seed)
@@ -207,9 +190,9 @@ class PartKeys:
 
 def _cosines(queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """(B, d) queries against their (B, M, d) candidates -> (B, M) cosines."""
-    queries = queries / np.maximum(np.linalg.norm(queries, axis=-1, keepdims=True), 1e-12)
-    rows = rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12)
-    return np.einsum("bd,bmd->bm", queries, rows)
+    from s2a.projection import _unit_length  # the banks' own normalisation
+
+    return np.einsum("bd,bmd->bm", _unit_length(queries), _unit_length(rows))
 
 
 def _best_rows(rows: np.ndarray, score: np.ndarray, k: int, include=()) -> np.ndarray:

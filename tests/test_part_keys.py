@@ -12,7 +12,7 @@ import torch
 
 from s2a.manifest import verify_manifest
 from s2a.models import SketchAutoencoder
-from s2a.part_keys import PartKeys, decoded_map, window_features
+from s2a.part_keys import PartKeys, window_features
 from s2a.parts import WINDOWED_PARTS, PartModel, read_part_windows
 from s2a.projection import LatentBank
 from training.build_part_keys import main as build_keys
@@ -50,13 +50,13 @@ def _sketches(n: int, resolution: int, seed: int = 0) -> torch.Tensor:
 
 @pytest.mark.parametrize("level, size", [(0, 8), (1, 16), (2, 32)])
 def test_decoded_map_has_the_size_of_its_level(whole, level, size):
-    maps = decoded_map(whole, torch.zeros(3, whole.config.latent_dim), level)
+    maps = whole.decoder_map(torch.zeros(3, whole.config.latent_dim), level)
     assert maps.shape[0] == 3 and maps.shape[-2:] == (size, size)
 
 
 def test_a_level_beyond_the_decoder_is_refused(whole):
     with pytest.raises(ValueError, match="level must be 0-2"):
-        decoded_map(whole, torch.zeros(1, whole.config.latent_dim), 3)
+        whole.decoder_map(torch.zeros(1, whole.config.latent_dim), 3)
 
 
 def test_window_features_crop_the_window_cells(keyed_parts):
@@ -217,3 +217,4 @@ def test_a_negative_own_weight_is_refused(keyed_parts):
     keys = keyed_parts.keys
     with pytest.raises(ValueError, match="own_weight"):
         PartKeys({n: keys.directions[n].numpy() for n in keys.banks}, keys.banks, 1, -1.0)
+
