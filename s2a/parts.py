@@ -331,13 +331,17 @@ class PartModel:
     def key_neighbors(self, sketches: torch.Tensor, k: int, include=(), exclude=(),
                       own: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """{windowed part: (B, k) bank rows} found by the part keys from the whole sketch,
-        re-ranked with the parts' own latents when given ({part: (B, d_part)}); empty
+        re-ranked with the parts' own latents when given ({part: (B, d_part)}; with a
+        whole-sketch rest, its latent is the whole sketch's and is not encoded again); empty
         without keys (each part then searches its own bank)."""
         if self.keys is None:
             return {}
         whole = self.autoencoders["rest"]
         device = next(whole.parameters()).device
-        latents = whole.encode(sketches.to(device))  # (B, d)
+        if own is not None and "rest" in own and self.rest == "whole":
+            latents = torch.from_numpy(own["rest"]).to(device)  # the rest is the whole sketch
+        else:
+            latents = whole.encode(sketches.to(device))  # (B, d)
         return self.keys.neighbors(whole, latents, self.windows, k, include, exclude,
                                    own, self.banks)
 

@@ -218,3 +218,19 @@ def test_a_negative_own_weight_is_refused(keyed_parts):
     with pytest.raises(ValueError, match="own_weight"):
         PartKeys({n: keys.directions[n].numpy() for n in keys.banks}, keys.banks, 1, -1.0)
 
+
+def test_a_whole_sketch_rest_lends_its_latent_to_the_key_search(keyed_weights, keyed_parts,
+                                                                 whole):
+    # With the rest read from the whole sketch, the keys reuse the rest's latent instead of
+    # encoding the sketch again: the neighbours must be the ones a fresh encode finds.
+    bank = LatentBank.load(keyed_weights / "bank")
+    banks = {**keyed_parts.banks, "rest": bank}
+    parts = PartModel(keyed_parts.windows, {n: keyed_parts.autoencoders[n] for n in WINDOWED_PARTS},
+                      banks, whole, keyed_parts.feather, keyed_parts.keys, rest="whole")
+    sketches = _sketches(3, 32, seed=4)
+    own, _, neighbours = parts.encode_and_project(sketches, 5, 0)
+    expected = parts.keys.neighbors(whole, whole.encode(sketches).detach(), parts.windows, 5,
+                                    own=own, part_banks=banks)
+    for name in WINDOWED_PARTS:
+        rows = np.array([[row for row, _ in item] for item in neighbours[name]])
+        np.testing.assert_array_equal(rows, expected[name])
