@@ -332,8 +332,8 @@ def format_report(report: dict) -> str:
               "| part | part model (search) | own part bank | whole-face bank, cropped | "
               "random | gain [95 % CI] |", "|---|---|---|---|---|---|"]
     for name, row in report["neighbours"].items():
-        lines.append(f"| {name} | {row['part_bank']:.3f} ({row.get('search', 'own bank')}) | "
-                     f"{row.get('own_bank', row['part_bank']):.3f} | "
+        lines.append(f"| {name} | {row['part_bank']:.3f} ({row['search']}) | "
+                     f"{row['own_bank']:.3f} | "
                      f"{row['whole_bank_cropped']:.3f} | "
                      f"{row['random']:.3f} | {row['gain']:+.3f} [{row['gain_ci95'][0]:+.3f}, "
                      f"{row['gain_ci95'][1]:+.3f}] |")
