@@ -26,7 +26,8 @@ clean sketch, and a completion's `_input` is still the drawing as drawn.
 
 Completion (`--completion-tolerance`, 2 px): for the degraded, amateur and framed drawings, edge
 F1 against the clean sketch of the projected sketch (the decoder of the refine-1
-projection of the drawing's latent, k = `--k`, over the same bank) next to the drawing's
+projection of the drawing's latent, k = `--k`, over the same bank, its length set by
+`--length`, `s2a.projection.LENGTHS`) next to the drawing's
 own F1, and the mean gain with a bootstrap 95 % interval; `completion_clean_projected`,
 the same projection started from the clean sketch, is the ceiling a completion can reach,
 and `completion_random` (a random training sketch at the same tolerance) the floor.
@@ -57,7 +58,7 @@ from s2a.examples import example_sketches
 from s2a.metrics import edge_f1
 from s2a.models import SketchAutoencoder
 from s2a.pipeline import to_pil_grey
-from s2a.projection import METRICS, LatentBank
+from s2a.projection import LENGTHS, METRICS, LatentBank
 from s2a.sketch import STROKE_STEPS, STROKE_WIDTH, normalize_sketch
 from training.build_bank import encode_sketches
 from training.common import save_image_grid
@@ -87,6 +88,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--completion-tolerance", type=float, default=2.0,
                         help="edge F1 tolerance (px) of the completion scores")
     parser.add_argument("--k", type=int, default=10, help="neighbours of the projection")
+    parser.add_argument("--length", default="affine", choices=LENGTHS,
+                        help="how long the completion's projection is (default: the "
+                        "shipped bank's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--normalize", default="",
                         help="comma-separated s2a.sketch.STROKE_STEPS applied to every "
@@ -167,12 +171,13 @@ def latent_quality(model: SketchAutoencoder, val: np.ndarray, train: np.ndarray,
                    completion_tolerance: float = 2.0, k: int = 10,
                    bank_model: SketchAutoencoder | None = None,
                    normalize: tuple[str, ...] = (), width: int = STROKE_WIDTH,
-                   per_item: dict | None = None) -> dict[str, float]:
+                   per_item: dict | None = None, length: str = "affine") -> dict[str, float]:
     """Mean edge F1 against the clean val sketches of everything listed in the docstring.
 
     `bank_model` (default `model`) encodes the training sketches searched; `normalize`
     and `width` are the `normalize_sketch` steps every query drawing goes through first.
-    `per_item`, when given, receives each score's (N,) per-sketch values (for paired
+    `length` is the completion projection's (`s2a.projection.LENGTHS`). `per_item`, when
+    given, receives each score's (N,) per-sketch values (for paired
     comparisons of two runs).
     """
     rng = np.random.default_rng(seed)
@@ -185,7 +190,8 @@ def latent_quality(model: SketchAutoencoder, val: np.ndarray, train: np.ndarray,
     with torch.no_grad():
         decoded = model.decode(torch.from_numpy(queries[""]))[:, 0]  # (N, R, R)
     found = {}  # name -> (N,) bank rows
-    banks = {metric: LatentBank(latents, "flat", metric=metric) for metric in METRICS}
+    banks = {metric: LatentBank(latents, "flat", metric=metric, length=length)
+             for metric in METRICS}
     for metric, bank in banks.items():
         for prefix, z in queries.items():
             found[f"{prefix}nn_{metric}"] = bank.search(z, 1)[1][:, 0]
@@ -308,10 +314,10 @@ def main(argv: list[str] | None = None) -> int:
               "items": len(val), "bank_items": len(train),
               "tolerance_px": args.tolerance,
               "completion_tolerance_px": args.completion_tolerance, "k": args.k,
-              "normalize": list(args.normalize), "width": args.width,
+              "length": args.length, "normalize": list(args.normalize), "width": args.width,
               **latent_quality(model, val, train, args.seed, args.tolerance, val_images,
                                args.completion_tolerance, args.k, bank_model,
-                               args.normalize, args.width, per_item)}
+                               args.normalize, args.width, per_item, args.length)}
     print(json.dumps(report, indent=2))
     if args.per_item:
         np.savez(args.per_item, **per_item)

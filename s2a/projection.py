@@ -14,7 +14,7 @@ On disk a bank is a folder of files, none of them a pickle:
 - ``bank.faiss``: the FAISS index (``faiss.write_index``, FAISS's own binary format),
   written only for approximate indexes: an exact flat index is just the latents again
   (twice their fp16 size) and rebuilds in milliseconds;
-- ``bank.json``: ``{"N", "d", "index_type", "reg", "storage"}``.
+- ``bank.json``: ``{"N", "d", "index_type", "reg", "storage", "metric", "length"}``.
 """
 
 from __future__ import annotations
@@ -73,6 +73,15 @@ INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 # drawing (evaluation.evaluate_autoencoder). The least squares always runs on the raw
 # latents.
 METRICS = ("l2", "cosine")
+# How long the projection is. "affine": the plain mix sum_i w_i n_i. "neighbours": that mix
+# rescaled to its neighbours' mean length (weighted by |w_i|). A mix of non-parallel
+# latents is shorter than any of them, and a rough drawing's latent is short already
+# (the completing encoder hedges: norm 53 against 75 for the clean sketch, 86 for bank
+# latents), so the affine projection decodes to faint, partial strokes; at the
+# neighbours' length it decodes to fuller lines. The shipped generator is trained on
+# "affine"; a generator for "neighbours" must be trained on it (weights/README.md,
+# "A projection at its neighbours' length").
+LENGTHS = ("affine", "neighbours")
 STORAGES = ("fp16", "int8")
 LATENTS_FILE = "bank_latents.safetensors"
 INDEX_FILE = "bank.faiss"
@@ -86,7 +95,8 @@ class Projection:
     """Result of projecting a latent (or a batch) onto the bank's local manifold patch.
 
     Attributes:
-        latent: (d,) float32, ``sum_i weights[i] * bank[indices[i]]``; (B, d) for a batch.
+        latent: (d,) float32, ``sum_i weights[i] * bank[indices[i]]``, rescaled to the
+            neighbours' length when the bank's ``length`` is "neighbours"; (B, d) for a batch.
         indices: (k,) int64, bank rows of the k nearest neighbours, nearest first; (B, k).
         weights: (k,) float32, affine reconstruction weights; they sum to 1; (B, k).
     """
@@ -151,6 +161,20 @@ def vary_weights(weights: np.ndarray, seed: int) -> np.ndarray:
     return (varied / varied.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
+def at_neighbours_length(latent: np.ndarray, neighbors: np.ndarray,
+                         weights: np.ndarray) -> np.ndarray:
+    """(B, d) mixes rescaled to their (B, k, d) neighbours' mean length, weighted by |w|.
+
+    A zero mix stays zero (it has no direction to stretch).
+    """
+    lengths = np.linalg.norm(neighbors, axis=-1)  # (B, k)
+    share = np.abs(weights.astype(np.float64))  # (B, k)
+    target = (share * lengths).sum(-1) / np.maximum(share.sum(-1), 1e-12)  # (B,)
+    norms = np.linalg.norm(latent, axis=-1)  # (B,)
+    scale = np.where(norms > 1e-12, target / np.maximum(norms, 1e-12), 1.0)
+    return latent * scale[:, None]
+
+
 def refine_latent(z: np.ndarray, projected: np.ndarray, refine: float) -> np.ndarray:
     """Blend the user's latent with its projection: ``refine * projected + (1 - refine) * z``.
 
@@ -204,6 +228,8 @@ class LatentBank:
         storage: "fp16" or "int8", the on-disk precision (see the module docstring).
         metric: "l2" ranks neighbours by Euclidean distance, "cosine" by angle (see
             ``METRICS``); saved with the bank.
+        length: "affine" or "neighbours", how long :meth:`project`'s latent is (see
+            ``LENGTHS``); saved with the bank.
     """
 
     def __init__(
@@ -215,6 +241,7 @@ class LatentBank:
         index: faiss.Index | None = None,
         storage: str = "fp16",
         metric: str = "l2",
+        length: str = "affine",
     ) -> None:
         latents = np.asarray(latents)
         if latents.ndim != 2:
@@ -238,6 +265,8 @@ class LatentBank:
             raise ValueError(f"storage must be one of {STORAGES}, got {storage!r}.")
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}.")
+        if length not in LENGTHS:
+            raise ValueError(f"length must be one of {LENGTHS}, got {length!r}.")
 
         # Round to the storage precision now so in-memory and reloaded banks agree.
         self.storage = storage
@@ -245,6 +274,7 @@ class LatentBank:
         self._latents = np.ascontiguousarray(_from_storage(self._stored))
         self._latents.setflags(write=False)  # the index mirrors it; edits would desync them
         self.metric = metric
+        self.length = length
         n = self._latents.shape[0]
         if index is None:
             if index_type == "auto":
@@ -267,7 +297,7 @@ class LatentBank:
 
     def __repr__(self) -> str:
         return (f"LatentBank(N={len(self)}, d={self.dim}, index_type={self.index_type!r}, "
-                f"metric={self.metric!r})")
+                f"metric={self.metric!r}, length={self.length!r})")
 
     @property
     def dim(self) -> int:
@@ -386,6 +416,8 @@ class LatentBank:
         weights = lle_weights(queries, neighbors, self.reg if reg is None else reg)  # (B, k)
         weights = vary_weights(weights, seed)
         latent = np.einsum("bk,bkd->bd", weights.astype(np.float64), neighbors)  # (B, d)
+        if self.length == "neighbours":
+            latent = at_neighbours_length(latent, neighbors, weights)
         latent = latent.astype(np.float32)
         if single:
             return Projection(latent=latent[0], indices=indices[0], weights=weights[0])
@@ -519,7 +551,7 @@ class LatentBank:
         else:
             faiss.write_index(self._index, str(index_path))
         meta = {"N": len(self), "d": self.dim, "index_type": self.index_type, "reg": self.reg,
-                "storage": self.storage, "metric": self.metric}
+                "storage": self.storage, "metric": self.metric, "length": self.length}
         (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         return folder
 
@@ -549,7 +581,7 @@ class LatentBank:
             raise ValueError(f"{latents_path}: 'latents' must be 2-D, got shape {latents.shape}.")
         n, d = latents.shape
 
-        index_type, reg, metric = None, DEFAULT_REG, "l2"
+        index_type, reg, metric, length = None, DEFAULT_REG, "l2", "affine"
         meta_path = folder / META_FILE
         if meta_path.is_file():
             meta = json.loads(meta_path.read_text())
@@ -560,7 +592,9 @@ class LatentBank:
                 )
             index_type = meta.get("index_type")
             reg = meta.get("reg", DEFAULT_REG)
-            metric = meta.get("metric", "l2")  # banks saved before the option existed
+            # Banks saved before these options existed.
+            metric = meta.get("metric", "l2")
+            length = meta.get("length", "affine")
 
         index = None
         index_path = folder / INDEX_FILE
@@ -573,7 +607,7 @@ class LatentBank:
                     f"{index_path} is a {actual!r} index but {META_FILE} says {index_type!r}."
                 )
         return cls(latents, index_type or "auto", reg=reg, index=index, storage=storage,
-                   metric=metric)
+                   metric=metric, length=length)
 
     def _as_queries(self, z: np.ndarray) -> tuple[np.ndarray, bool]:
         """Validate ``z`` as (d,) or (B, d); return it as contiguous float32 (B, d)."""

@@ -10,6 +10,7 @@ from s2a.projection import (
     COARSE_MIN,
     INDEX_FILE,
     LATENTS_FILE,
+    LENGTHS,
     META_FILE,
     LatentBank,
     Projection,
@@ -227,7 +228,7 @@ def test_save_load_round_trip(tmp_path, index_type, storage):
     assert (tmp_path / "bank" / INDEX_FILE).is_file() == (index_type != "flat")
     meta = json.loads((tmp_path / "bank" / META_FILE).read_text())
     assert meta == {"N": 2000, "d": D, "index_type": index_type, "reg": 2e-3,
-                    "storage": storage, "metric": "l2"}
+                    "storage": storage, "metric": "l2", "length": "affine"}
 
     loaded = LatentBank.load(tmp_path / "bank")
     assert loaded.index_type == index_type and loaded.reg == 2e-3
@@ -290,6 +291,55 @@ def test_bank_saved_without_a_metric_loads_as_l2(tmp_path):
 def test_unknown_metric_raises():
     with pytest.raises(ValueError, match="metric"):
         LatentBank(_random_latents(10), metric="manhattan")
+
+
+# ---------------------------------------------------------------- projection length
+
+
+def test_neighbours_length_keeps_the_mix_direction_at_its_neighbours_length():
+    rng = np.random.default_rng(40)
+    latents = rng.standard_normal((300, D)).astype(np.float32) * rng.uniform(1, 3, (300, 1))
+    queries = 0.3 * rng.standard_normal((12, D)).astype(np.float32)  # short, as rough drawings
+    affine = LatentBank(latents, "flat", metric="cosine")
+    stretched = LatentBank(latents, "flat", metric="cosine", length="neighbours")
+    plain, long = affine.project(queries, 8), stretched.project(queries, 8)
+    np.testing.assert_array_equal(long.indices, plain.indices)
+    np.testing.assert_allclose(long.weights, plain.weights)
+    unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)  # noqa: E731
+    np.testing.assert_allclose(unit(long.latent), unit(plain.latent), atol=1e-5)
+    lengths = np.linalg.norm(affine.latents[plain.indices], axis=-1)  # (12, 8)
+    share = np.abs(plain.weights)
+    expected = (share * lengths).sum(-1) / share.sum(-1)
+    np.testing.assert_allclose(np.linalg.norm(long.latent, axis=-1), expected, rtol=1e-5)
+    # The plain mix of these non-parallel neighbours is shorter than they are.
+    assert (np.linalg.norm(plain.latent, axis=-1) < 0.8 * expected).all()
+
+
+def test_neighbours_length_returns_a_bank_latent_unchanged():
+    latents = _random_latents(100, seed=41)
+    bank = LatentBank(latents, "flat", metric="cosine", length="neighbours")
+    row = bank.latents[5]
+    # The Gram ridge mixes in a little of the other neighbours.
+    np.testing.assert_allclose(bank.project(row, 4).latent, row, atol=1e-2)
+
+
+def test_length_survives_save_and_load_and_old_banks_stay_affine(tmp_path):
+    bank = LatentBank(_random_latents(200, seed=42), "flat", length="neighbours")
+    query = _random_latents(1, seed=43)[0]
+    bank.save(tmp_path / "new")
+    loaded = LatentBank.load(tmp_path / "new")
+    assert loaded.length == "neighbours"
+    np.testing.assert_array_equal(loaded.project(query, 6).latent, bank.project(query, 6).latent)
+    meta = json.loads((tmp_path / "new" / META_FILE).read_text())
+    del meta["length"]  # as banks written before the option existed
+    (tmp_path / "new" / META_FILE).write_text(json.dumps(meta))
+    assert LatentBank.load(tmp_path / "new").length == "affine"
+
+
+def test_unknown_length_raises():
+    assert LENGTHS == ("affine", "neighbours")
+    with pytest.raises(ValueError, match="length"):
+        LatentBank(_random_latents(10), length="unit")
 
 
 def test_missing_index_file_is_rebuilt(tmp_path):

@@ -107,6 +107,10 @@ def test_bank_and_export_make_a_loadable_weights_folder(prepared_data, stage1, t
     bank = LatentBank.load(bank_dir)
     train_count = len(np.load(Path(prepared_data) / "train_sketches.npy", mmap_mode="r"))
     assert len(bank) == train_count and bank.dim == 16
+    assert bank.length == "affine"  # what the shipped generator is trained on
+    assert build_bank.main(["--data", prepared_data, "--autoencoder", str(stage1 / "autoencoder"),
+                            "--out", str(tmp_path / "long"), "--length", "neighbours"]) == 0
+    assert LatentBank.load(tmp_path / "long").length == "neighbours"
 
     weights = tmp_path / "weights"
     assert export.main(["--autoencoder", str(stage1 / "autoencoder"), "--generator",
@@ -271,7 +275,8 @@ def test_generator_trains_on_projected_latents(prepared_data, stage1, tmp_path):
     assert train_generator.main([*common_flags, "--out", str(tuned), "--init",
                                  str(first / "generator"), "--bank", str(tmp_path / "bank"),
                                  "--projected-share", "1.0", "--k", "3"]) == 0
-    assert json.loads((tuned / "config.json").read_text())["projected_share"] == 1.0
+    run_config = json.loads((tuned / "config.json").read_text())
+    assert run_config["projected_share"] == 1.0 and run_config["bank_length"] == "affine"
     assert (tuned / "generator" / "model.safetensors").is_file()
 
 

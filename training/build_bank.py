@@ -15,7 +15,7 @@ import torch
 from tqdm import tqdm
 
 from s2a.models import SketchAutoencoder
-from s2a.projection import INDEX_TYPES, METRICS, STORAGES, LatentBank
+from s2a.projection import INDEX_TYPES, LENGTHS, METRICS, STORAGES, LatentBank
 from training.common import pick_device
 from training.data import load_split, sketch_to_tensor
 
@@ -31,6 +31,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="on-disk precision: int8 halves fp16's size (30k x 512 = 15 MB)")
     parser.add_argument("--metric", default="cosine", choices=METRICS,
                         help="how neighbours are ranked (see s2a.projection.METRICS)")
+    parser.add_argument("--length", default="affine", choices=LENGTHS,
+                        help="how long a projection is (see s2a.projection.LENGTHS); the "
+                        "generator must be trained on the same bank")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--dry-run", action="store_true", help="check the inputs, build nothing")
@@ -75,10 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         print("error: the encoder produced NaN/inf latents; retrain stage 1", file=sys.stderr)
         return 2
     bank = LatentBank(latents, index_type=args.index_type, storage=args.storage,
-                      metric=args.metric)
+                      metric=args.metric, length=args.length)
     bank.save(args.out)
     print(f"Saved a bank of {len(bank)} latents (d={bank.dim}, {bank.index_type}, "
-          f"{bank.metric}) to {args.out}")
+          f"{bank.metric}, {bank.length} length) to {args.out}")
     return 0
 
 

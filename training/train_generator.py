@@ -184,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         from s2a.projection import LatentBank  # FAISS only when a bank is asked for
 
         bank = LatentBank.load(args.bank)
-    run = Run(args.out, context, {**vars(args), "model_config": asdict(config)})
+    # The bank's projection length is part of what the generator learns to read.
+    run = Run(args.out, context, {**vars(args), "model_config": asdict(config),
+                                  "bank_length": bank.length if bank is not None else None})
     masks = None
     if args.locality_weight > 0:
         windows, feather, _ = read_part_windows(args.part_windows)
