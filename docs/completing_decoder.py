@@ -1,4 +1,4 @@
-"""docs/completing_decoder.png: the projected sketch of the project's own drawings, before
+"""docs/completing_decoder.jpg: the projected sketch of the project's own drawings, before
 and after the completing decoder (issue 13).
 
     python -m docs.completing_decoder --before OLD_WEIGHTS --after weights/
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--before", required=True, help="weights folder before")
     parser.add_argument("--after", default="weights/", help="weights folder after")
-    parser.add_argument("--out", default="docs/completing_decoder.png")
+    parser.add_argument("--out", default="docs/completing_decoder.jpg")
     args = parser.parse_args(argv)
     grid = make_grid(Sketch2Anime.from_pretrained(args.before),
                      Sketch2Anime.from_pretrained(args.after))

@@ -63,7 +63,7 @@ def test_two_steps_train_the_decoder_only(tiny, tmp_path):
         assert 0.0 <= scored[-1][name] <= 1.0
     assert len(list((tmp_path / "samples").glob("*.png"))) == 2
     cached = np.load(tmp_path / "projected.npz")
-    assert all(cached[kind].shape == (24, 16) for kind in tcd.DRAWN_KINDS)
+    assert all(cached[kind].shape == (24, 16) for kind in (*tcd.DRAWN_KINDS, "own"))
 
 
 def test_resume_reuses_the_projections_and_continues(tiny, tmp_path):
@@ -77,8 +77,8 @@ def test_resume_reuses_the_projections_and_continues(tiny, tmp_path):
     assert steps == [1, 2, 3]
 
 
-@pytest.mark.parametrize("extra", [["--k", "0"], ["--shares", "-1", "1", "1", "1"],
-                                   ["--shares", "0", "0", "0", "0"], ["--ink-weight", "0"],
+@pytest.mark.parametrize("extra", [["--k", "0"], ["--shares", "-1", "1", "1", "1", "1"],
+                                   ["--shares", "0", "0", "0", "0", "0"], ["--ink-weight", "0"],
                                    ["--bank", "nowhere"]])
 def test_bad_flags_fail_before_any_work(tiny, tmp_path, extra):
     with pytest.raises(SystemExit):
