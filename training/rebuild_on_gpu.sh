@@ -25,10 +25,7 @@
 # logs): at most 8 files of <16 MiB each, what a lent GPU machine sends back. Unpack with
 # `for t in OUT/*.tar; do tar -xf "$t" -C DIR; done`, then export (and rebuild the bank and
 # the part banks from the original data: training.build_bank, training.build_part_banks
-# --parts DIR/parts, then the completing decoder on DIR/completing and that bank
-# (training.train_completing_decoder, README step 3b; its autoencoder is what export and
-# training.build_part_keys take), training.build_part_keys, export --parts) on any machine;
-# see README.md. The face locator
+# --parts DIR/parts, training.build_part_keys, export --parts) on any machine; see README.md. The face locator
 # (training.train_face_locator, 10 min on a 2-core CPU) is not trained here.
 #
 # Environment: S2A_DATA (unpacked data), S2A_RUNS (run folders), S2A_DEVICE (cuda; cpu for a
