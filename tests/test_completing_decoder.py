@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from s2a.models import SketchAutoencoder, SketchAutoencoderConfig
 from s2a.projection import LatentBank
-from tests.test_completing_encoder import RES, _faces
+from tests.test_completing_encoder import RES, tiny_data
 from training import train_completing_decoder as tcd
 
 SHORT = ["--batch-size", "4", "--log-every", "1", "--sample-every", "1", "--checkpoint-every", "1",
@@ -21,14 +21,7 @@ SHORT = ["--batch-size", "4", "--log-every", "1", "--sample-every", "1", "--chec
 def tiny(tmp_path_factory) -> dict:
     """24 train + 8 val tiny faces, a seeded autoencoder and its bank of the train sketches."""
     root = tmp_path_factory.mktemp("completing_decoder")
-    data = root / "data"
-    data.mkdir()
-    rng = np.random.default_rng(1)
-    for split, n in (("train", 24), ("val", 8)):
-        images, sketches = _faces(n, rng)
-        np.save(data / f"{split}_images.npy", images)
-        np.save(data / f"{split}_sketches.npy", sketches)
-    (data / "meta.json").write_text(json.dumps({"config": {"resolution": RES}}))
+    data = tiny_data(root, 1)
     torch.manual_seed(0)
     model = SketchAutoencoder(SketchAutoencoderConfig(resolution=RES, latent_dim=16,
                                                       channels=(8, 16))).eval()

@@ -31,18 +31,24 @@ def _faces(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return images, sketches
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> dict:
-    """A prepared-data folder of 24 train + 8 val faces and a tiny seeded teacher."""
-    root = tmp_path_factory.mktemp("completing")
+def tiny_data(root: Path, seed: int) -> Path:
+    """root/data: a prepared-data folder of 24 train + 8 val tiny faces."""
     data = root / "data"
     data.mkdir()
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     for split, n in (("train", 24), ("val", 8)):
         images, sketches = _faces(n, rng)
         np.save(data / f"{split}_images.npy", images)
         np.save(data / f"{split}_sketches.npy", sketches)
     (data / "meta.json").write_text(json.dumps({"config": {"resolution": RES}}))
+    return data
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> dict:
+    """A prepared-data folder of 24 train + 8 val faces and a tiny seeded teacher."""
+    root = tmp_path_factory.mktemp("completing")
+    data = tiny_data(root, 0)
     torch.manual_seed(0)
     teacher = SketchAutoencoder(SketchAutoencoderConfig(resolution=RES, latent_dim=16,
                                                         channels=(8, 16)))
