@@ -60,9 +60,8 @@ from s2a.models import SketchAutoencoder
 from s2a.pipeline import to_pil_grey
 from s2a.projection import LENGTHS, METRICS, LatentBank
 from s2a.sketch import STROKE_STEPS, STROKE_WIDTH, normalize_sketch
-from training.build_bank import encode_sketches
 from training.common import save_image_grid
-from training.data import load_split
+from training.data import encode_sketches, load_split
 from training.degrade import SHIFTS, amateur_batch, degrade_batch, degrade_sketch, shift_batch
 
 BOOTSTRAP = 2000

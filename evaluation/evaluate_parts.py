@@ -44,9 +44,8 @@ from evaluation.evaluate_autoencoder import bootstrap_interval
 from s2a import Sketch2Anime
 from s2a.metrics import edge_f1
 from s2a.parts import PART_NAMES, WINDOWED_PARTS, PartWindow
-from training.build_bank import encode_sketches
 from training.common import pick_device
-from training.data import load_split
+from training.data import encode_sketches, load_split
 from training.degrade import degrade_batch
 
 NEIGHBOUR_TOLERANCE_PX = 1  # as evaluate_autoencoder's neighbour scores

@@ -12,6 +12,7 @@ from s2a.models import SketchAutoencoder, SketchAutoencoderConfig
 from s2a.projection import LatentBank
 from tests.test_completing_encoder import RES, tiny_data
 from training import train_completing_decoder as tcd
+from training.data import encode_sketches
 
 SHORT = ["--batch-size", "4", "--log-every", "1", "--sample-every", "1", "--checkpoint-every", "1",
          "--threads", "1", "--k", "3"]
@@ -27,7 +28,7 @@ def tiny(tmp_path_factory) -> dict:
                                                       channels=(8, 16))).eval()
     model.save_pretrained(root / "autoencoder")
     train = np.load(data / "train_sketches.npy")
-    LatentBank(tcd.encode(model, train), "flat").save(root / "bank")
+    LatentBank(encode_sketches(model, train, 8, torch.device("cpu")), "flat").save(root / "bank")
     return {"data": str(data), "autoencoder": str(root / "autoencoder"),
             "bank": str(root / "bank"), "root": root}
 

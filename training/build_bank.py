@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from s2a.models import SketchAutoencoder
 from s2a.projection import INDEX_TYPES, LENGTHS, METRICS, STORAGES, LatentBank
 from training.common import pick_device
-from training.data import load_split, sketch_to_tensor
+from training.data import encode_sketches, load_split
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,17 +51,6 @@ def check_encoding_args(parser: argparse.ArgumentParser, args: argparse.Namespac
         parser.error("--batch-size must be at least 1")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda was asked for but no CUDA device is available")
-
-
-@torch.no_grad()
-def encode_sketches(model: SketchAutoencoder, sketches: np.ndarray, batch_size: int,
-                    device: torch.device) -> np.ndarray:
-    """(N, R, R) uint8 sketches -> (N, d) float32 latents."""
-    latents = []
-    for start in tqdm(range(0, len(sketches), batch_size), desc="encode", unit="batch"):
-        batch = torch.stack([sketch_to_tensor(s) for s in sketches[start : start + batch_size]])
-        latents.append(model.encode(batch.to(device)).cpu().numpy())
-    return np.concatenate(latents).astype(np.float32)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from s2a.hints import hints_to_array
 from training.simulate_hints import simulate_hints
@@ -37,6 +38,19 @@ def data_resolution(data: str | Path) -> int:
 def sketch_to_tensor(sketch: np.ndarray) -> torch.Tensor:
     """(R, R) uint8, 0 = ink -> (1, R, R) float in [0, 1], 1 = paper."""
     return torch.from_numpy(np.ascontiguousarray(sketch, dtype=np.float32) / 255.0)[None]
+
+
+@torch.no_grad()
+def encode_sketches(model, sketches: np.ndarray, batch_size: int, device: torch.device,
+                    progress: bool = True) -> np.ndarray:
+    """(N, R, R) uint8 sketches -> (N, d) float32 latents of a SketchAutoencoder, in batches
+    (with a progress bar unless `progress` is False)."""
+    latents = []
+    for start in tqdm(range(0, len(sketches), batch_size), desc="encode", unit="batch",
+                      disable=not progress):
+        batch = torch.stack([sketch_to_tensor(s) for s in sketches[start : start + batch_size]])
+        latents.append(model.encode(batch.to(device)).cpu().numpy())
+    return np.concatenate(latents).astype(np.float32)
 
 
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:

@@ -55,7 +55,7 @@ from training.common import (
     setup,
     teardown,
 )
-from training.data import data_resolution, load_split
+from training.data import data_resolution, encode_sketches, load_split
 from training.degrade import amateur_batch, degrade_batch
 from training.train_autoencoder import reconstruction_loss
 
@@ -118,17 +118,6 @@ def drawings(kind: str, sketches: np.ndarray, images: np.ndarray | None, seed: i
     return np.asarray(sketches)
 
 
-@torch.no_grad()
-def encode(model: SketchAutoencoder, sketches: np.ndarray) -> np.ndarray:
-    """(N, R, R) uint8 sketches -> (N, d) float32 latents, in batches."""
-    device = next(model.parameters()).device
-    latents = []
-    for start in range(0, len(sketches), ENCODE_BATCH):
-        batch = np.asarray(sketches[start:start + ENCODE_BATCH], np.float32) / 255.0
-        latents.append(model.encode(torch.from_numpy(batch)[:, None].to(device)).cpu().numpy())
-    return np.concatenate(latents)
-
-
 def projected_latents(model: SketchAutoencoder, bank, sketches: np.ndarray,
                       images: np.ndarray | None, kind: str, k: int, seed: int,
                       in_bank: bool, progress: bool = False) -> np.ndarray:
@@ -138,13 +127,15 @@ def projected_latents(model: SketchAutoencoder, bank, sketches: np.ndarray,
     is left out of its neighbours, as a user's drawing is never in the bank.
     """
     out = []
+    device = next(model.parameters()).device
     chunk = 4 * ENCODE_BATCH
     for start in tqdm(range(0, len(sketches), chunk), desc=f"projecting {kind}",
                       disable=not progress):
         part = np.asarray(sketches[start:start + chunk])
         part_images = None if images is None else np.asarray(images[start:start + chunk])
         drawn = drawings(kind, part, part_images, seed + start)
-        out.append(bank.project(encode(model, drawn), k, skip_same=in_bank).latent)
+        latents = encode_sketches(model, drawn, ENCODE_BATCH, device, progress=False)
+        out.append(bank.project(latents, k, skip_same=in_bank).latent)
     return np.concatenate(out).astype(np.float32)
 
 
@@ -219,7 +210,8 @@ def load_or_project(path: Path, model: SketchAutoencoder, bank, sketches: np.nda
                                           args.seed * 1_000_003 + DRAWN_KINDS.index(kind),
                                           in_bank=True, progress=True)
     if "own" not in latents:  # not projected: the clean sketch's own latent
-        latents["own"] = encode(model, sketches)
+        latents["own"] = encode_sketches(model, sketches, ENCODE_BATCH,
+                                         next(model.parameters()).device)
         missing.append("own")
     if missing:
         np.savez(path, key=key, **{kind: v.astype(np.float16) for kind, v in latents.items()})
@@ -261,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     val_latents = {kind: torch.from_numpy(projected_latents(
         source, bank, val_clean, np.asarray(val_images[:count]), kind, args.k, 12345,
         in_bank=False)).to(context.device) for kind in DRAWN_KINDS}
-    val_latents["recon"] = torch.from_numpy(encode(source, val_clean)).to(context.device)
+    val_latents["recon"] = torch.from_numpy(encode_sketches(
+        source, val_clean, ENCODE_BATCH, context.device, progress=False)).to(context.device)
 
     model = trainable_decoder(source).to(context.device)
     # Batch norm stays in eval mode: its statistics are the stage-1 model's.
