@@ -77,6 +77,7 @@ def test_stages_run_in_dependency_order():
         ("build_bank", "bank"),
         ("train_completing_encoder", "completing"),
         ("build_part_banks", "parts_model"),
+        ("build_part_keys", None),
         ("train_generator", "generator"),
         ("export", None),
     ]
@@ -126,10 +127,15 @@ def test_the_part_stages():
     assert "--time-budget \"$PARTS_CLEAN_MIN\"" in calls["parts_clean"]
     assert "--teacher \"$RUNS/parts_clean\"" in calls["parts"]
     assert "--time-budget \"$PARTS_MIN\"" in calls["parts"]
-    # The rest is encoded with the stage-1 autoencoder, as the whole-face bank is.
+    # The part model as shipped: the whole sketch as the rest, on the whole-face bank, and
+    # the part keys read from the decoder of the exported autoencoder.
     for part in ("--parts \"$RUNS/parts_clean\"", "--students \"$RUNS/parts\"",
-                 "--autoencoder \"$RUNS/autoencoder/autoencoder\"", "--device \"$DEVICE\""):
+                 "--autoencoder \"$RUNS/autoencoder/autoencoder\"", "--device \"$DEVICE\"",
+                 "--rest whole", "--bank \"$RUNS/bank\""):
         assert part in calls["parts_model"]
+    for part in ("--parts \"$RUNS/parts_model\"", "--bank \"$RUNS/bank\"",
+                 "--autoencoder \"$RUNS/completing/autoencoder\""):
+        assert part in calls["build_part_keys"]
     # The export check takes the part model when there is one.
     assert "${PART_MODEL:+--parts \"$PART_MODEL\"}" in calls["export"]
     assert "PART_MODEL=\"$RUNS/parts_model\"" in SCRIPT.read_text()
@@ -173,9 +179,11 @@ def test_collect_sends_back_the_part_autoencoders(tiny_part_weights, tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "out"
     out.mkdir()
     names = ("left_eye", "right_eye", "nose", "mouth")
-    for name in names:
-        shutil.copytree(Path(tiny_part_weights) / "parts" / name / "autoencoder",
-                        runs / "parts" / name / "autoencoder")
+    runs_sent = ("parts_clean", "parts")  # the teachers (their latents fill the banks), students
+    for run in runs_sent:
+        for name in names:
+            shutil.copytree(Path(tiny_part_weights) / "parts" / name / "autoencoder",
+                            runs / run / name / "autoencoder")
     program = tmp_path / "collect.py"
     program.write_text(_collect_program())
     command = [sys.executable, str(program), str(runs), str(out), "parts"]
@@ -186,12 +194,16 @@ def test_collect_sends_back_the_part_autoencoders(tiny_part_weights, tmp_path):
     assert result.returncode == 1 and "parts: no model" in result.stdout
     windows = {name: {"top": 0, "left": 0, "size": 10} for name in names}
     (runs / "parts" / "config.json").write_text(json.dumps({"windows": windows}))
+    # Nor without the teachers' run: the part banks could not be rebuilt from the students.
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 1 and "parts: no model" in result.stdout
+    (runs / "parts_clean" / "config.json").write_text(json.dumps({"windows": windows}))
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
     with tarfile.open(out / "parts.tar") as archive:
         members = sorted(archive.getnames())
         tensors = load(archive.extractfile("parts/nose/autoencoder/model.safetensors").read())
-    assert members == sorted(["parts/config.json", *(
-        f"parts/{name}/autoencoder/{file}" for name in names
+    assert members == sorted([*(f"{run}/config.json" for run in runs_sent), *(
+        f"{run}/{name}/autoencoder/{file}" for run in runs_sent for name in names
         for file in ("config.json", "model.safetensors"))])
     assert all(t.dtype == torch.float16 for t in tensors.values() if t.is_floating_point())

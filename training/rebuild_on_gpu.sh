@@ -11,21 +11,24 @@
 #                                               | part autoencoders (training.train_parts)
 #   3. [G_MIN]   spatial generator: completing encoder, synthesis from the plain baseline,
 #                half of each batch from projected latents | (fine-tune, CE_MIN + G_MIN)
-#                | part banks (training.build_part_banks; the rest encoded with 1, as the
-#                |   bank; needs faiss)
+#                | the part model as shipped (training.build_part_banks with the whole
+#                |   sketch as the rest, on the bank; then training.build_part_keys;
+#                |   needs faiss)
 # so the baseline gets as many minutes as the whole method (AE_MIN + CE_MIN + G_MIN).
 # Without an importable faiss there is no bank: the generator then trains without
 # --projected-share, and the note in OUT's logs says so (fine-tune it on a bank later);
 # there are no part banks either.
 #
 # OUT receives one uncompressed tar per model (autoencoder, completing, baseline_plain,
-# baseline, generator: NAME/config.json + fp16 NAME/model.safetensors), parts.tar (the
-# train_parts run: parts/config.json, which holds the windows, and fp16
-# parts/<part>/autoencoder/), bank.tar and logs.tar.gz (configs, metrics, sample grids,
+# baseline, generator: NAME/config.json + fp16 NAME/model.safetensors), parts.tar (both
+# train_parts runs, each RUN/config.json, which holds the windows, and fp16
+# RUN/<part>/autoencoder/: parts_clean, the teachers whose latents the part banks hold, and
+# parts, the students that ship), bank.tar and logs.tar.gz (configs, metrics, sample grids,
 # logs): at most 8 files of <16 MiB each, what a lent GPU machine sends back. Unpack with
 # `for t in OUT/*.tar; do tar -xf "$t" -C DIR; done`, then export (and rebuild the bank and
 # the part banks from the original data: training.build_bank, training.build_part_banks
-# --parts DIR/parts, training.build_part_keys, export --parts) on any machine; see README.md. The face locator
+# --parts DIR/parts_clean --students DIR/parts --rest whole, training.build_part_keys,
+# export --parts) on any machine; see README.md. The face locator
 # (training.train_face_locator, 10 min on a 2-core CPU) is not trained here.
 #
 # Environment: S2A_DATA (unpacked data), S2A_RUNS (run folders), S2A_DEVICE (cuda; cpu for a
@@ -86,11 +89,15 @@ FOLDERS = {"autoencoder": "autoencoder/autoencoder", "completing": "completing/a
 missing = False
 for name in names:
     source = runs / FOLDERS[name]
-    if name == "parts":  # the run's autoencoders, one per window of its config.json
-        config = source / "config.json"
-        windows = json.loads(config.read_text()).get("windows", {}) if config.is_file() else {}
-        models = {f"parts/{part}/autoencoder": source / part / "autoencoder" for part in windows}
-        needed = [config, *(folder / "model.safetensors" for folder in models.values())]
+    if name == "parts":  # the students and the clean autoencoders that taught them, whose
+        models, needed = {}, []  # latents the part banks hold: one per window of each config
+        for run in ("parts_clean", "parts"):
+            config = runs / run / "config.json"
+            windows = json.loads(config.read_text()).get("windows", {}) if config.is_file() else {}
+            found = {f"{run}/{part}/autoencoder": runs / run / part / "autoencoder"
+                     for part in windows}
+            models.update(found)
+            needed += [config, *(folder / "model.safetensors" for folder in found.values())]
     else:
         models = {name: source}
         needed = [source / ("bank_latents.safetensors" if name == "bank"
@@ -106,7 +113,9 @@ for name in names:
                 add_bytes(archive, f"{name}/{path.name}", path.read_bytes())
         else:
             if name == "parts":
-                add_bytes(archive, "parts/config.json", (source / "config.json").read_bytes())
+                for run in ("parts_clean", "parts"):
+                    add_bytes(archive, f"{run}/config.json",
+                              (runs / run / "config.json").read_bytes())
             for folder_name, folder in models.items():
                 add_model(archive, folder_name, folder)
     size = target.stat().st_size
@@ -194,10 +203,18 @@ collect completing parts bank
 
 echo "[$(date +%T)] 3. generator ($G_MIN min) | v1 baseline | part banks"
 part_banks=
-if [ -n "$bank" ] && [ -f "$RUNS/parts/config.json" ]; then  # faiss, and the part models
+# The part model as shipped since v1.5: the rest is the whole sketch on the whole-face bank,
+# and the part keys (read from the decoder's map of every bank latent) choose where each
+# windowed part searches.
+build_part_model() {
     $PYTHON -m training.build_part_banks --data "$DATA" --parts "$RUNS/parts_clean" \
-        --students "$RUNS/parts" --autoencoder "$RUNS/autoencoder/autoencoder" --out "$RUNS/parts_model" \
-        --device "$DEVICE" >"$RUNS/parts_model.log" 2>&1 &
+        --students "$RUNS/parts" --autoencoder "$RUNS/autoencoder/autoencoder" \
+        --out "$RUNS/parts_model" --rest whole --bank "$RUNS/bank" --device "$DEVICE" || return
+    $PYTHON -m training.build_part_keys --parts "$RUNS/parts_model" --bank "$RUNS/bank" \
+        --autoencoder "$RUNS/completing/autoencoder"  # its decoder reads the bank, as exported
+}
+if [ -n "$bank" ] && [ -f "$RUNS/parts/config.json" ]; then  # faiss, and the part models
+    build_part_model >"$RUNS/parts_model.log" 2>&1 &
     part_banks=$!
 fi
 $PYTHON -m training.train_generator "${COMMON[@]}" --out "$RUNS/generator" \
