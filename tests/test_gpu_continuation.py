@@ -106,6 +106,23 @@ def test_collect_runs_sends_fp16_tars_and_reports_what_is_missing(tmp_path, caps
         collect_runs.main(["--out", str(out), "no-equals-sign"])
 
 
+def test_collect_runs_sends_a_gan_runs_discriminator_with_its_model(tmp_path):
+    from s2a.models import Discriminator, DiscriminatorConfig
+
+    model = _tiny_model(tmp_path / "run" / "generator")
+    Discriminator(DiscriminatorConfig(resolution=32, channels=(8, 16))).save_pretrained(
+        tmp_path / "run" / "discriminator")  # where training.gan saves it
+    out = tmp_path / "out"
+    assert collect_runs.main(["--out", str(out), f"generator={model}"]) == 0
+    with tarfile.open(out / "generator.tar") as archive:
+        names = sorted(archive.getnames())
+        archive.extractall(tmp_path / "back", filter="data")
+    assert names == sorted(f"{folder}/{file}" for folder in ("generator", "generator_discriminator")
+                           for file in ("config.json", "model.safetensors"))
+    back = Discriminator.from_pretrained(tmp_path / "back" / "generator_discriminator")
+    assert back.config.channels == (8, 16)
+
+
 def test_pack_keeps_the_first_training_faces_when_asked(prepared_data, tmp_path):
     pack, out = tmp_path / "pack", tmp_path / "data"
     assert pack_data.main(["pack", "--data", prepared_data, "--out", str(pack), "--train", "2",
@@ -167,6 +184,9 @@ def test_script_syntax_and_flags():
     assert "--init \"$WEIGHTS/autoencoder\"" in lines and "--teacher \"$TEACHER\"" in lines
     assert "GENERATOR_INIT=${S2A_GENERATOR_INIT:-$WEIGHTS/generator}" in lines
     assert lines.count("--init \"$GENERATOR_INIT\"") == 1  # in the shared GENERATOR array
+    # A later call can start the generators' discriminator from an earlier call's.
+    assert ("${S2A_DISCRIMINATOR_INIT:+--init-discriminator \"$S2A_DISCRIMINATOR_INIT\"}"
+            in lines)
     assert "--init \"$WEIGHTS/baseline\"" in lines
     assert re.search(r"--locality-weight \d+ --part-windows \"\$WEIGHTS/parts\"", lines)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from s2a import Sketch2Anime
 from s2a.models import Generator, SketchAutoencoder
@@ -95,6 +96,38 @@ def test_generator_and_baseline_steps(prepared_data, stage1, tmp_path):
         assert all(np.isfinite(metrics[k]) for k in ("d_loss", "g_l1", "g_hint", "g_adv"))
         state = torch.load(run / "checkpoint.pt", weights_only=True)
         assert {"model", "discriminator", "g_opt", "d_opt"} <= set(state)
+        # The discriminator is kept for later fine-tunes, as safetensors.
+        assert (run / "discriminator" / "model.safetensors").is_file()
+
+
+def test_a_fine_tune_starts_from_a_saved_discriminator(prepared_data, tmp_path, capsys):
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert train_baseline.main(["--data", prepared_data, "--out", str(first), "--steps", "1",
+                                *SHORT, *TINY_BASE]) == 0
+    saved = load_file(first / "discriminator" / "model.safetensors")
+    # With a zero learning rate the discriminator's parameters stay what it started from.
+    assert train_baseline.main(["--data", prepared_data, "--out", str(second), "--steps", "1",
+                                "--d-lr", "0", "--init-discriminator",
+                                str(first / "discriminator"), *SHORT, *TINY_BASE]) == 0
+    kept = load_file(second / "discriminator" / "model.safetensors")
+    parameters = [name for name in saved if name.endswith(("weight_orig", "bias"))]
+    assert parameters and all(torch.equal(kept[n], saved[n]) for n in parameters)
+    # Without it the run starts from a fresh discriminator, which the first run moved from.
+    fresh = tmp_path / "fresh"
+    assert train_baseline.main(["--data", prepared_data, "--out", str(fresh), "--steps", "1",
+                                "--d-lr", "0", *SHORT, *TINY_BASE]) == 0
+    other = load_file(fresh / "discriminator" / "model.safetensors")
+    assert not all(torch.equal(other[n], saved[n]) for n in parameters)
+    # A folder without weights is refused before any work, another architecture with a
+    # clear message.
+    with pytest.raises(SystemExit):
+        train_baseline.main(["--data", prepared_data, "--out", str(tmp_path / "none"),
+                             "--init-discriminator", str(tmp_path), *SHORT, *TINY_BASE])
+    assert "has no model.safetensors" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="another config"):
+        train_baseline.main(["--data", prepared_data, "--out", str(tmp_path / "bad"),
+                             "--steps", "1", "--init-discriminator", str(first / "discriminator"),
+                             *SHORT, "--channels", "8", "16", "--d-channels", "8", "8"])
 
 
 def test_bank_and_export_make_a_loadable_weights_folder(prepared_data, stage1, tmp_path):

@@ -4,7 +4,10 @@
 
 Each MODEL_FOLDER (config.json + model.safetensors) becomes OUT/NAME.tar holding
 NAME/config.json and NAME/model.safetensors with every float tensor in float16 (half the
-bytes; fp16-stored weights load into the fp32 models). A lent GPU machine sends back files
+bytes; fp16-stored weights load into the fp32 models). A GAN run's discriminator (saved
+beside the model in its run folder, `training.gan`) goes into the same tar as
+NAME_discriminator/, so that a later fine-tune can start from it
+(`--init-discriminator`). A lent GPU machine sends back files
 of under 16 MiB, so a larger tar is reported and counts as a failure; a missing model is
 reported and skipped, so a run stopped on the clock still sends back what finished.
 Exit status 1 when any model was missing or too large. `add_bytes` and `add_model` also
@@ -20,6 +23,8 @@ import tarfile
 from pathlib import Path
 
 from safetensors.torch import load_file, save
+
+from training.gan import DISCRIMINATOR_DIR
 
 LIMIT = 16 * 2**20  # the largest file a lent machine sends back
 
@@ -39,6 +44,14 @@ def add_model(archive: tarfile.TarFile, name: str, folder: Path) -> None:
     add_bytes(archive, f"{name}/config.json", (folder / "config.json").read_bytes())
 
 
+def add_run_discriminator(archive: tarfile.TarFile, name: str, model_folder: Path) -> None:
+    """The discriminator of the run that saved `model_folder`, as `name`_discriminator/,
+    when there is one (GAN stages save it when they end)."""
+    folder = model_folder.parent / DISCRIMINATOR_DIR
+    if (folder / "model.safetensors").is_file():
+        add_model(archive, f"{name}_discriminator", folder)
+
+
 def collect(name: str, folder: Path, out: Path) -> bool:
     """Write out/name.tar from the model folder; True when it exists and fits."""
     if not (folder / "model.safetensors").is_file():
@@ -47,6 +60,7 @@ def collect(name: str, folder: Path, out: Path) -> bool:
     target = out / f"{name}.tar"
     with tarfile.open(target, "w") as archive:
         add_model(archive, name, folder)
+        add_run_discriminator(archive, name, folder)
     size = target.stat().st_size
     print(f"{name}: {size / 2**20:.1f} MiB{'  (over 16 MiB!)' if size >= LIMIT else ''}")
     return size < LIMIT

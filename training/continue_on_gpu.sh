@@ -13,7 +13,8 @@
 #   generator_local  the same plus training.locality's term with the teacher, an
 #                equal-budget arm for issue 15
 #   baseline     the SimpleGAN with the same recipe and time, so the comparison stays fair
-# OUT receives NAME.tar per finished model (fp16, training.collect_runs) and logs.tar.gz
+# OUT receives NAME.tar per finished model (fp16, training.collect_runs; a GAN run's tar also
+# holds its discriminator, NAME_discriminator/, for --init-discriminator) and logs.tar.gz
 # (configs, metrics, sample grids, logs). Without an importable faiss (the lent machine has
 # none) the bank is searched by training/exact_faiss, an exact NumPy stand-in.
 #
@@ -22,7 +23,8 @@
 # name; default all four), S2A_WORKERS (DataLoader workers per run; default 5 for the
 # completing encoder, 3 for the others: the four share 16 cores), S2A_GENERATOR_INIT (start
 # the generators from this folder instead of WEIGHTS/generator, e.g. an earlier call's),
-# PYTHON.
+# S2A_DISCRIMINATOR_INIT (start their discriminator from this folder, e.g. an earlier
+# call's generator_discriminator/, instead of a fresh one), PYTHON.
 set -uo pipefail
 
 USAGE="usage: continue_on_gpu.sh PACK WEIGHTS TEACHER OUT [MINUTES]"
@@ -52,7 +54,8 @@ COMMON=(--data "$DATA" --steps 1000000 --time-budget "$MINUTES" --device "$DEVIC
 GAN=(--l1-weight 10 --hint-weight 50 --d-scales 2 --fm-weight 10
      --diffaugment colour translation --degraded-share 0.5 --ema 0.998 --batch-size "$BATCH")
 GENERATOR=(--architecture spatial --residual-blocks 2 --autoencoder "$WEIGHTS/autoencoder"
-           --init "$GENERATOR_INIT" --bank "$WEIGHTS/bank" --trace-sketch)
+           --init "$GENERATOR_INIT" --bank "$WEIGHTS/bank" --trace-sketch
+           ${S2A_DISCRIMINATOR_INIT:+--init-discriminator "$S2A_DISCRIMINATOR_INIT"})
 
 mkdir -p "$OUT" "$RUNS"
 echo "[$(date +%T)] unpack"

@@ -10,6 +10,7 @@ import argparse
 import copy
 from collections.abc import Callable
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,6 +35,7 @@ from training.degrade import amateur_batch
 from training.diffaugment import POLICIES, diff_augment
 
 SAMPLES = 8
+DISCRIMINATOR_DIR = "discriminator"  # in the run folder, saved when a run ends
 
 
 def add_gan_args(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +63,9 @@ def add_gan_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ema", type=float, default=0.0,
                         help="decay of the generator's moving average, which is what gets "
                         "saved (0 = off)")
+    parser.add_argument("--init-discriminator", default=None,
+                        help="discriminator folder to start from (an earlier run's "
+                        f"<run>/{DISCRIMINATOR_DIR}/; default: a fresh one)")
 
 
 def start_from_init(model: torch.nn.Module, folder: str | None) -> None:
@@ -78,6 +83,23 @@ def start_from_init(model: torch.nn.Module, folder: str | None) -> None:
     model.load_state_dict(start.float().state_dict())
 
 
+def start_discriminator(discriminator: Discriminator, folder: str | None) -> None:
+    """Load --init-discriminator's weights into `discriminator`; its config must be the
+    flags'. A fine-tune against a fresh discriminator first spends its steps on a judge that
+    knows nothing (session 11's CPU fine-tunes started so and ended 0.1-0.5 dB under their
+    start; model card), so runs keep theirs."""
+    if not folder:
+        return
+    try:
+        start = Discriminator.from_pretrained(folder)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"--init-discriminator {folder}: {error}") from None
+    if start.config != discriminator.config:
+        raise SystemExit(f"--init-discriminator {folder} has another config than the flags "
+                         f"ask for (--d-channels, --d-scales, the data's resolution)")
+    discriminator.load_state_dict(start.float().state_dict())
+
+
 def check_gan_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Fail before any work on recipe flags that cannot work."""
     if not 0.0 <= args.degraded_share <= 1.0:
@@ -88,6 +110,9 @@ def check_gan_args(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         parser.error("--d-scales must be at least 1")
     if args.fm_weight < 0:
         parser.error("--fm-weight must not be negative")
+    if args.init_discriminator and not (
+            Path(args.init_discriminator) / "model.safetensors").is_file():
+        parser.error(f"--init-discriminator {args.init_discriminator} has no model.safetensors")
 
 
 def roughen(sketch: torch.Tensor, share: float, rng: np.random.Generator) -> torch.Tensor:
@@ -161,7 +186,9 @@ def train_gan(
     torch.manual_seed(args.seed + 1)  # identical discriminator on every process
     disc_config = DiscriminatorConfig(resolution=resolution, channels=tuple(args.d_channels),
                                       scales=args.d_scales)
-    discriminator = Discriminator(disc_config).to(context.device)
+    discriminator = Discriminator(disc_config)
+    start_discriminator(discriminator, args.init_discriminator)  # --resume overrides it
+    discriminator = discriminator.to(context.device)
     g_opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam(discriminator.parameters(), lr=args.d_lr, betas=(0.5, 0.999))
     average = copy.deepcopy(model).eval().requires_grad_(False) if args.ema > 0 else None
@@ -261,4 +288,6 @@ def train_gan(
                 states["average"] = average.state_dict()
             run.save_checkpoint(step, **states)
     progress.close()
+    if context.is_main:  # what a later fine-tune starts from (--init-discriminator)
+        discriminator.save_pretrained(run.folder / DISCRIMINATOR_DIR)
     return average if average is not None else unwrap(g_model).eval()

@@ -20,7 +20,8 @@
 # there are no part banks either.
 #
 # OUT receives one uncompressed tar per model (autoencoder, completing, baseline_plain,
-# baseline, generator: NAME/config.json + fp16 NAME/model.safetensors), parts.tar (both
+# baseline, generator: NAME/config.json + fp16 NAME/model.safetensors, and for the GAN runs
+# their discriminator as NAME_discriminator/, for --init-discriminator), parts.tar (both
 # train_parts runs, each RUN/config.json, which holds the windows, and fp16
 # RUN/<part>/autoencoder/: parts_clean, the teachers whose latents the part banks hold, and
 # parts, the students that ship), bank.tar and logs.tar.gz (configs, metrics, sample grids,
@@ -79,7 +80,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from training.collect_runs import LIMIT, add_bytes, add_model
+from training.collect_runs import LIMIT, add_bytes, add_model, add_run_discriminator
 
 runs, out, names = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
 FOLDERS = {"autoencoder": "autoencoder/autoencoder", "completing": "completing/autoencoder",
@@ -118,6 +119,7 @@ for name in names:
                               (runs / run / "config.json").read_bytes())
             for folder_name, folder in models.items():
                 add_model(archive, folder_name, folder)
+                add_run_discriminator(archive, folder_name, folder)  # GAN runs keep theirs
     size = target.stat().st_size
     print(f"{name}: {size / 2**20:.1f} MiB{'  (over 16 MiB!)' if size >= LIMIT else ''}")
     missing |= size >= LIMIT

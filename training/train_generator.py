@@ -80,7 +80,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="spatial: trace the drawn sketch by 1 - refine (needs --bank)")
     parser.add_argument("--k", type=int, default=10, help="neighbours of the projection")
     parser.add_argument("--init", default=None,
-                        help="generator folder to start from (fine-tuning; fresh discriminator)")
+                        help="generator folder to start from (fine-tuning; the discriminator is "
+                             "fresh unless --init-discriminator)")
     parser.add_argument("--locality-weight", type=float, default=0.0,
                         help="--trace-sketch: weight of the face's change outside a part "
                         "window when only that window's refine moves (training.locality)")
