@@ -86,8 +86,7 @@ def start_from_init(model: torch.nn.Module, folder: str | None) -> None:
 def start_discriminator(discriminator: Discriminator, folder: str | None) -> None:
     """Load --init-discriminator's weights into `discriminator`; its config must be the
     flags'. A fine-tune against a fresh discriminator first spends its steps on a judge that
-    knows nothing (session 11's CPU fine-tunes started so and ended 0.1-0.5 dB under their
-    start; model card), so runs keep theirs."""
+    knows nothing, so runs keep theirs (model card, "A warm discriminator")."""
     if not folder:
         return
     try:
