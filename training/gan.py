@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import copy
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -68,35 +68,28 @@ def add_gan_args(parser: argparse.ArgumentParser) -> None:
                         f"<run>/{DISCRIMINATOR_DIR}/; default: a fresh one)")
 
 
-def start_from_init(model: torch.nn.Module, folder: str | None) -> None:
-    """Load --init's weights into `model` (fine-tuning); its config must be the flags'."""
+def start_from_init(model: torch.nn.Module, folder: str | None, flag: str = "--init") -> None:
+    """Load the weights of `flag`'s folder (a model of the same kind) into `model`; its
+    config must be the flags'. `--init` starts a fine-tune; `--init-discriminator` starts
+    its discriminator, which would otherwise start fresh and first spend its steps on a
+    judge that knows nothing (model card, "A warm discriminator")."""
     if not folder:
         return
-    start = type(model).from_pretrained(folder)
+    try:
+        start = type(model).from_pretrained(folder)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"{flag} {folder}: {error}") from None
     # Whether a generator traces the drawn sketch changes no parameter: v1.0 weights may
     # start a tracing generator.
     start_config = start.config
     if hasattr(model.config, "traces_sketch"):
         start_config = replace(start_config, traces_sketch=model.config.traces_sketch)
     if start_config != model.config:
-        raise SystemExit(f"--init {folder} has another config than the flags ask for")
+        differ = [f.name for f in fields(model.config)
+                  if getattr(start_config, f.name) != getattr(model.config, f.name)]
+        raise SystemExit(f"{flag} {folder} has another config than the flags ask for "
+                         f"({', '.join(differ)})")
     model.load_state_dict(start.float().state_dict())
-
-
-def start_discriminator(discriminator: Discriminator, folder: str | None) -> None:
-    """Load --init-discriminator's weights into `discriminator`; its config must be the
-    flags'. A fine-tune against a fresh discriminator first spends its steps on a judge that
-    knows nothing, so runs keep theirs (model card, "A warm discriminator")."""
-    if not folder:
-        return
-    try:
-        start = Discriminator.from_pretrained(folder)
-    except (OSError, ValueError) as error:
-        raise SystemExit(f"--init-discriminator {folder}: {error}") from None
-    if start.config != discriminator.config:
-        raise SystemExit(f"--init-discriminator {folder} has another config than the flags "
-                         f"ask for (--d-channels, --d-scales, the data's resolution)")
-    discriminator.load_state_dict(start.float().state_dict())
 
 
 def check_gan_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -186,7 +179,7 @@ def train_gan(
     disc_config = DiscriminatorConfig(resolution=resolution, channels=tuple(args.d_channels),
                                       scales=args.d_scales)
     discriminator = Discriminator(disc_config)
-    start_discriminator(discriminator, args.init_discriminator)  # --resume overrides it
+    start_from_init(discriminator, args.init_discriminator, "--init-discriminator")  # --resume wins
     discriminator = discriminator.to(context.device)
     g_opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam(discriminator.parameters(), lr=args.d_lr, betas=(0.5, 0.999))

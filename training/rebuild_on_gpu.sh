@@ -85,21 +85,26 @@ from training.collect_runs import LIMIT, add_bytes, add_model, add_run_discrimin
 runs, out, names = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
 FOLDERS = {"autoencoder": "autoencoder/autoencoder", "completing": "completing/autoencoder",
            "baseline_plain": "baseline_plain/baseline", "baseline": "baseline/baseline",
-           "generator": "generator/generator", "bank": "bank", "parts": "parts"}
+           "generator": "generator/generator", "bank": "bank"}
+# The part students and the clean autoencoders that taught them (their latents fill the
+# part banks): each run's config.json (the windows) and one autoencoder per window.
+PART_RUNS = ("parts_clean", "parts")
 
 missing = False
 for name in names:
-    source = runs / FOLDERS[name]
-    if name == "parts":  # the students and the clean autoencoders that taught them, whose
-        models, needed = {}, []  # latents the part banks hold: one per window of each config
-        for run in ("parts_clean", "parts"):
+    configs = []
+    if name == "parts":
+        models, needed = {}, []
+        for run in PART_RUNS:
             config = runs / run / "config.json"
             windows = json.loads(config.read_text()).get("windows", {}) if config.is_file() else {}
             found = {f"{run}/{part}/autoencoder": runs / run / part / "autoencoder"
                      for part in windows}
             models.update(found)
+            configs.append(config)
             needed += [config, *(folder / "model.safetensors" for folder in found.values())]
     else:
+        source = runs / FOLDERS[name]
         models = {name: source}
         needed = [source / ("bank_latents.safetensors" if name == "bank"
                             else "model.safetensors")]
@@ -113,10 +118,8 @@ for name in names:
             for path in sorted(p for p in source.iterdir() if p.suffix != ".faiss"):
                 add_bytes(archive, f"{name}/{path.name}", path.read_bytes())
         else:
-            if name == "parts":
-                for run in ("parts_clean", "parts"):
-                    add_bytes(archive, f"{run}/config.json",
-                              (runs / run / "config.json").read_bytes())
+            for config in configs:
+                add_bytes(archive, f"{config.parent.name}/config.json", config.read_bytes())
             for folder_name, folder in models.items():
                 add_model(archive, folder_name, folder)
                 add_run_discriminator(archive, folder_name, folder)  # GAN runs keep theirs
